@@ -1,0 +1,277 @@
+"""Every error synapsis_actors raises or reports, in one place.
+
+The hierarchy::
+
+    SynapsisError                      base of everything below
+    ├── ConfigError (ValueError)       invalid configuration, raised at construction;
+    │                                  the message names the offending field
+    ├── OTPError                       the supervision runtime (knows nothing of HTTP)
+    │   ├── InvalidChildSpec (ConfigError too)
+    │   ├── StartError                 a child failed to start: .child_id, .reason
+    │   ├── RestartIntensityExceeded   .supervisor, .last_failure: escalates to the parent
+    │   ├── ChildError                 refusals of management calls, with .child_id
+    │   │   ├── AlreadyStarted         start_child: the id is running
+    │   │   ├── AlreadyPresent         start_child: the id's spec is kept, not running
+    │   │   ├── ChildNotFound          unknown id / task
+    │   │   └── ChildRunning           delete_child of a running child
+    │   ├── MaxChildrenReached         a dynamic supervisor is full
+    │   ├── SupervisorNotRunning       the supervisor has shut down
+    │   ├── ShutdownTimeout            a child did not stop within its shutdown time
+    │   ├── NoProcess                  call to an unknown / dead actor, or to itself
+    │   ├── CallTimeout (TimeoutError) a call got no reply in time
+    │   ├── ActorExited                the actor died during a call: .reason
+    │   └── NameTaken                  a unique name is registered: .owner
+    └── ProviderError                  base of every error a provider stream reports;
+        │                              .provider, .status, .request_id, .body
+        ├── ProviderNotFound (LookupError)  no provider registered under that name
+        ├── APIConnectionError         could not connect / send / read the headers
+        ├── APIStatusError             the server said no (HTTP status, or an error
+        │   │                          event after a 200, where .status is the error's)
+        │   ├── BadRequest             400, 404, 413, 422, invalid_request_error
+        │   ├── AuthenticationError    401, 403
+        │   ├── RateLimited            429: .retry_after (seconds or None)
+        │   ├── Overloaded             529, overloaded_error
+        │   └── ServerError            other 5xx, api_error
+        ├── StreamError                the body went wrong after a 200
+        │   ├── StreamInterrupted      ended early: .partial (AssistantMessage so far)
+        │   ├── StreamStalled          a time limit tripped: .limit, .seconds
+        │   └── InvalidStreamData      bytes that are not the protocol: .received
+        └── StreamCancelled            the caller left or cancel(ref) was called
+
+``trio.Cancelled``, ``KeyboardInterrupt`` and ``SystemExit`` are never wrapped.
+No error ever carries an API key: messages are built from status, provider name,
+request id and the server's error text, never from request headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SynapsisError(Exception):
+    """Base of every synapsis_actors error."""
+
+
+class ConfigError(SynapsisError, ValueError):
+    """A configuration value is invalid. ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+# ---------------------------------------------------------------- OTP runtime
+
+
+class OTPError(SynapsisError):
+    """Base of the supervision runtime's errors."""
+
+
+class InvalidChildSpec(OTPError, ConfigError):
+    """A child spec or supervisor flag is invalid (raised at construction)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        ConfigError.__init__(self, field, message)
+
+
+class StartError(OTPError):
+    """A child failed to start; the supervisor did not start (or restart) it."""
+
+    def __init__(self, child_id: Any, reason: BaseException | str) -> None:
+        self.child_id = child_id
+        self.reason = reason
+        super().__init__(f"child {child_id!r} failed to start: {reason!r}")
+
+
+class RestartIntensityExceeded(OTPError):
+    """More restarts than max_restarts within max_seconds: the supervisor gave up."""
+
+    def __init__(
+        self,
+        supervisor: Any,
+        last_failure: BaseException | None,
+        child_id: Any = None,
+        max_restarts: int | None = None,
+        max_seconds: float | None = None,
+    ) -> None:
+        self.supervisor = supervisor
+        self.last_failure = last_failure
+        self.child_id = child_id
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        super().__init__(
+            f"supervisor {supervisor!r} exceeded {max_restarts} restarts in {max_seconds}s;"
+            f" last failure in child {child_id!r}: {last_failure!r}"
+        )
+
+
+class ChildError(OTPError):
+    """A management call was refused; ``child_id`` says for which child."""
+
+    reason = "error"
+
+    def __init__(self, child_id: Any, message: str | None = None) -> None:
+        self.child_id = child_id
+        super().__init__(message or f"{self.reason}: {child_id!r}")
+
+
+class AlreadyStarted(ChildError):
+    reason = "already_started"
+
+
+class AlreadyPresent(ChildError):
+    reason = "already_present"
+
+
+class ChildNotFound(ChildError):
+    reason = "not_found"
+
+
+class ChildRunning(ChildError):
+    reason = "running"
+
+
+class MaxChildrenReached(OTPError):
+    """A dynamic supervisor already runs max_children children."""
+
+
+class SupervisorNotRunning(OTPError):
+    """The supervisor has shut down (or never started)."""
+
+
+class ShutdownTimeout(OTPError):
+    """A child did not stop within its shutdown time and was abandoned."""
+
+
+class NoProcess(OTPError):
+    """No live actor under that reference or name (or an actor called itself)."""
+
+
+class CallTimeout(OTPError, TimeoutError):
+    """A call got no reply within its timeout."""
+
+
+class ActorExited(OTPError):
+    """The actor exited while a call was waiting; ``reason`` is its exit reason."""
+
+    def __init__(self, actor: Any, reason: BaseException | str | None) -> None:
+        self.actor = actor
+        self.reason = reason
+        super().__init__(f"actor {actor!r} exited during the call: {reason!r}")
+
+
+class NameTaken(OTPError):
+    """A unique name is already registered; ``owner`` holds it."""
+
+    def __init__(self, name: Any, owner: Any) -> None:
+        self.name = name
+        self.owner = owner
+        super().__init__(f"name {name!r} is already registered by {owner!r}")
+
+
+# ----------------------------------------------------------------- providers
+
+
+class ProviderError(SynapsisError):
+    """Base of every error a provider stream reports.
+
+    ``provider`` is the registered name (or kind), ``status`` the HTTP status or
+    the in-stream error's equivalent, ``request_id`` the server's request id
+    when it sent one, ``body`` the server's error payload (decoded JSON or a
+    truncated text). Never an API key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.message = message
+        self.provider = provider
+        self.status = status
+        self.request_id = request_id
+        self.body = body
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.provider:
+            parts.append(f"provider={self.provider}")
+        if self.status is not None:
+            parts.append(f"status={self.status}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        return " ".join(parts) if len(parts) == 1 else f"{parts[0]} ({', '.join(parts[1:])})"
+
+
+class ProviderNotFound(ProviderError, LookupError):
+    """No provider is registered under that name."""
+
+
+class APIConnectionError(ProviderError):
+    """Could not connect, send the request or read the response headers."""
+
+
+class APIStatusError(ProviderError):
+    """The server refused the request (HTTP status or an error event after a 200)."""
+
+
+class BadRequest(APIStatusError):
+    pass
+
+
+class AuthenticationError(APIStatusError):
+    pass
+
+
+class RateLimited(APIStatusError):
+    """429. ``retry_after`` is the server's requested delay in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class Overloaded(APIStatusError):
+    pass
+
+
+class ServerError(APIStatusError):
+    pass
+
+
+class StreamError(ProviderError):
+    """The response body went wrong after a 200 status."""
+
+
+class StreamInterrupted(StreamError):
+    """The stream ended before its final event; ``partial`` is what arrived."""
+
+    def __init__(self, message: str, *, partial: Any = None, **kw: Any) -> None:
+        self.partial = partial
+        super().__init__(message, **kw)
+
+
+class StreamStalled(StreamError):
+    """A time limit tripped: ``limit`` is "connect", "first_event" or "idle"."""
+
+    def __init__(self, message: str, *, limit: str, seconds: float, **kw: Any) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        super().__init__(message, **kw)
+
+
+class InvalidStreamData(StreamError):
+    """Bytes that break the protocol; ``received`` holds them (truncated)."""
+
+    def __init__(self, message: str, *, received: bytes | str = b"", **kw: Any) -> None:
+        self.received = received
+        super().__init__(message, **kw)
+
+
+class StreamCancelled(ProviderError):
+    """The stream was cancelled by its caller (left the block, cancel scope, cancel(ref))."""

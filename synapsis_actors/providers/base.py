@@ -1,0 +1,94 @@
+"""The provider behaviour: what every wire format implements.
+
+A provider is stateless and shared; a ``StreamDecoder`` is made per response.
+The runtime (``streaming.py``) drives them: it asks ``build_request`` for the
+HTTP request, feeds body bytes to ``decoder().feed`` as they arrive, forwards
+the returned ``(event, raw)`` pairs to the caller, and at the end reads
+``decoder.message()``. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from ..errors import ProviderError
+from .config import ProviderConfig
+from .types import AssistantMessage, Event, Request
+
+
+@attrs.frozen
+class HttpRequest:
+    """A request to send: the runtime adds nothing but transport concerns."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    json: dict[str, Any] | None = None
+    params: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ModelInfo:
+    id: str
+    owned_by: str | None = None
+    context_window: int | None = None
+    raw: Any = None
+
+
+class StreamDecoder(Protocol):
+    """Turns one response body into normalized events, incrementally.
+
+    ``feed`` accepts any split of the body (even inside a UTF-8 character) and
+    returns the ``(event, raw)`` pairs completed so far, ``raw`` being the
+    decoded JSON of the SSE event that produced ``event``. It raises a
+    ``ProviderError`` subclass for an error event after the 200 (typed:
+    ``Overloaded``, ``RateLimited``, ...) and ``InvalidStreamData`` for bytes
+    that break the protocol. ``close`` is called at the end of the body: it
+    flushes what is pending and raises ``StreamInterrupted`` if the stream
+    ended before its final event. ``message()`` is the accumulated reply so
+    far (partial after an error). ``complete`` turns true once the terminal
+    event arrived; a transport error after that does not fail the stream.
+    """
+
+    @property
+    def complete(self) -> bool: ...
+
+    def feed(self, data: bytes) -> list[tuple[Event, Any]]: ...
+
+    def close(self) -> list[tuple[Event, Any]]: ...
+
+    def message(self) -> AssistantMessage: ...
+
+
+class Provider(Protocol):
+    """One wire format with one profile (base URL, auth, quirks)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def format_request(self, request: Request) -> dict[str, Any]:
+        """The vendor JSON body for ``request`` (with ``stream: true``)."""
+        ...
+
+    def build_request(self, config: ProviderConfig, request: Request) -> HttpRequest:
+        """URL, headers (auth included) and body for a streaming call."""
+        ...
+
+    def decoder(self) -> StreamDecoder: ...
+
+    def error_from_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, provider: str
+    ) -> ProviderError:
+        """The typed error for a non-2xx response (never echoing request headers)."""
+        ...
+
+    def models_request(self, config: ProviderConfig) -> HttpRequest: ...
+
+    def parse_models(self, body: Any) -> list[ModelInfo]: ...
+
+    def on_cancel(self, ref: Any) -> None:
+        """Called by the runtime when stream ``ref`` is cancelled (after the response closed)."""
+        ...

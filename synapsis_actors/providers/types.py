@@ -1,0 +1,324 @@
+"""The normalized data model: requests going out, events and messages coming back.
+
+Provider-neutral: no vendor field name appears here. Wire formats live in the
+provider modules (``anthropic.py``, ``openai.py``), each with its own converter.
+All classes are attrs frozen classes with slots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+from ..errors import ProviderError
+
+StopReason: TypeAlias = Literal[
+    "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn"
+]
+STOP_REASONS: frozenset[str] = frozenset(
+    ("end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn")
+)
+
+
+def _tuple(value: Iterable[Any] | None) -> tuple[Any, ...]:
+    return () if value is None else tuple(value)
+
+
+def _dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {} if value is None else dict(value)
+
+
+# ------------------------------------------------------------------ request side
+
+
+@attrs.frozen
+class TextPart:
+    text: str
+    type: Literal["text"] = "text"
+
+
+@attrs.frozen
+class ImagePart:
+    """An image, either inline (base64 ``data`` + ``media_type``) or by ``url``."""
+
+    media_type: str = "image/png"
+    data: str | None = None
+    url: str | None = None
+    type: Literal["image"] = "image"
+
+
+@attrs.frozen
+class ToolUsePart:
+    """A tool call the assistant made (sent back on later turns)."""
+
+    id: str
+    name: str
+    input: dict[str, Any] = attrs.field(factory=dict, converter=_dict)
+    type: Literal["tool_use"] = "tool_use"
+
+
+@attrs.frozen
+class ToolResultPart:
+    """The result of running a tool; ``content`` is text or a list of text/image parts."""
+
+    tool_use_id: str
+    content: str | tuple[TextPart | ImagePart, ...] = ""
+    is_error: bool = False
+    type: Literal["tool_result"] = "tool_result"
+
+
+@attrs.frozen
+class ThinkingPart:
+    """Reasoning the assistant produced; ``signature`` must be sent back unchanged.
+
+    ``redacted`` thinking carries its opaque payload in ``text``.
+    """
+
+    text: str
+    signature: str | None = None
+    redacted: bool = False
+    type: Literal["thinking"] = "thinking"
+
+
+Part: TypeAlias = TextPart | ImagePart | ToolUsePart | ToolResultPart | ThinkingPart
+
+
+def _parts(value: str | Iterable[Part]) -> tuple[Part, ...]:
+    if isinstance(value, str):
+        return (TextPart(value),)
+    return tuple(value)
+
+
+@attrs.frozen
+class Message:
+    """One conversation turn. Build with ``Message.user``, ``.assistant``, ``.tool_result``."""
+
+    role: Literal["user", "assistant"]
+    content: tuple[Part, ...] = attrs.field(converter=_parts)
+
+    @classmethod
+    def user(cls, content: str | Iterable[Part]) -> Message:
+        return cls("user", content)
+
+    @classmethod
+    def assistant(cls, content: str | Iterable[Part]) -> Message:
+        return cls("assistant", content)
+
+    @classmethod
+    def tool_result(
+        cls,
+        tool_use_id: str,
+        content: str | Sequence[TextPart | ImagePart],
+        *,
+        is_error: bool = False,
+    ) -> Message:
+        body = content if isinstance(content, str) else tuple(content)
+        return cls("user", (ToolResultPart(tool_use_id, body, is_error),))
+
+    @classmethod
+    def from_reply(cls, reply: AssistantMessage) -> Message:
+        """The assistant turn to send back next time: thinking (with signatures), text, tool calls."""
+        return cls("assistant", reply.parts())
+
+
+@attrs.frozen
+class Tool:
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = attrs.field(
+        factory=lambda: {"type": "object", "properties": {}}, converter=_dict
+    )
+
+
+@attrs.frozen
+class Request:
+    """A provider-neutral chat request.
+
+    ``max_tokens=None`` lets each provider apply its default (Anthropic: 8192).
+    ``thinking_budget`` enables extended thinking / reasoning where supported.
+    ``extra`` is merged into the wire JSON last (vendor-specific knobs).
+    """
+
+    model: str
+    messages: tuple[Message, ...] = attrs.field(converter=_tuple)
+    system: str | None = None
+    tools: tuple[Tool, ...] = attrs.field(default=(), converter=_tuple)
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    tool_choice: str | None = None
+    thinking_budget: int | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, converter=_dict)
+
+
+# ------------------------------------------------------------------ response side
+
+
+@attrs.frozen
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+
+@attrs.frozen
+class ToolCall:
+    """A tool call for the caller to run.
+
+    ``input`` is the parsed arguments. When the arguments were cut off or are
+    not a JSON object, ``input`` is None, ``error`` says why and ``arguments``
+    keeps the text received: such a call must not be run.
+    """
+
+    id: str
+    name: str
+    input: dict[str, Any] | None
+    arguments: str = ""
+    error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None
+
+
+@attrs.frozen
+class AssistantMessage:
+    """The accumulated reply: also delivered (partial) when the stream failed."""
+
+    text: str = ""
+    thinking: str = ""
+    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=_tuple)
+    usage: Usage = Usage()
+    stop_reason: StopReason | None = None
+    raw_stop_reason: str | None = None
+    id: str | None = None
+    model: str | None = None
+    # Ordered content blocks, kept so the turn can be sent back verbatim
+    # (thinking signatures, redacted thinking, text, tool calls).
+    blocks: tuple[Part, ...] = attrs.field(default=(), converter=_tuple)
+    refusal: str | None = None
+    # n > 1: choice 0 is this message; the others are here, index order.
+    other_choices: tuple[AssistantMessage, ...] = attrs.field(default=(), converter=_tuple)
+
+    def parts(self) -> tuple[Part, ...]:
+        if self.blocks:
+            return self.blocks
+        out: list[Part] = []
+        if self.thinking:
+            out.append(ThinkingPart(self.thinking))
+        if self.text:
+            out.append(TextPart(self.text))
+        out.extend(ToolUsePart(c.id, c.name, c.input or {}) for c in self.tool_calls)
+        return tuple(out)
+
+
+# ------------------------------------------------------------------ events
+
+
+@attrs.frozen
+class MessageStart:
+    id: str | None
+    model: str | None
+
+
+@attrs.frozen
+class TextDelta:
+    index: int
+    text: str
+
+
+@attrs.frozen
+class ThinkingDelta:
+    index: int
+    text: str
+
+
+@attrs.frozen
+class ThinkingSignature:
+    index: int
+    signature: str
+
+
+@attrs.frozen
+class ToolCallStart:
+    index: int
+    id: str
+    name: str
+
+
+@attrs.frozen
+class ToolCallDelta:
+    index: int
+    arguments: str
+
+
+@attrs.frozen
+class ToolCallEnd:
+    """A tool call is complete. ``input`` is None (and ``error`` set) if its JSON is invalid."""
+
+    index: int
+    id: str
+    name: str
+    input: dict[str, Any] | None
+    error: str | None = None
+
+
+@attrs.frozen
+class UsageUpdate:
+    """Cumulative usage so far (replaces, never adds to, the previous one)."""
+
+    usage: Usage
+
+
+@attrs.frozen
+class Ping:
+    """A keep-alive from the server. It does not reset the content-idle timer."""
+
+
+@attrs.frozen
+class RawEvent:
+    """An event with no normalized meaning (unknown types, block stops, ...): see ``raw``."""
+
+    type: str
+
+
+Event: TypeAlias = (
+    MessageStart
+    | TextDelta
+    | ThinkingDelta
+    | ThinkingSignature
+    | ToolCallStart
+    | ToolCallDelta
+    | ToolCallEnd
+    | UsageUpdate
+    | Ping
+    | RawEvent
+)
+
+
+@attrs.frozen
+class ProviderChunk:
+    """One normalized event of stream ``ref``; ``raw`` is the provider's decoded JSON."""
+
+    ref: Any
+    event: Event
+    raw: Any
+
+
+@attrs.frozen
+class ProviderDone:
+    """The one terminal message of stream ``ref``: sent on success, error and cancel."""
+
+    ref: Any
+    stop_reason: StopReason | None
+    raw_stop_reason: str | None
+    usage: Usage
+    message: AssistantMessage
+    error: ProviderError | None = None
+
+
+StreamMessage: TypeAlias = ProviderChunk | ProviderDone
