@@ -217,7 +217,13 @@ class APIConnectionError(ProviderError):
 
 
 class APIStatusError(ProviderError):
-    """The server refused the request (HTTP status or an error event after a 200)."""
+    """The server refused the request (HTTP status or an error event after a 200).
+
+    ``retry_after`` is the delay (seconds) the server asked for, when it asked
+    one longer than the runtime is willing to wait (``max_retry_delay``).
+    """
+
+    retry_after: float | None = None
 
 
 class BadRequest(APIStatusError):
