@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import itertools
 
 import httpx
 import pytest
@@ -44,7 +45,8 @@ def test_t2_retry_after_ms_wins_over_retry_after() -> None:
     headers = httpx.Headers({"retry-after-ms": "1500", "retry-after": "9"})
     assert server_delay(headers) == 1.5
     decision = POLICY.classify_status(429, headers)
-    assert decision.retry and decision.delay == 1.5
+    assert decision.retry
+    assert decision.delay == 1.5
 
 
 def test_t2_retry_after_seconds_float_and_http_date() -> None:
@@ -60,7 +62,8 @@ def test_t2_retry_after_seconds_float_and_http_date() -> None:
 def test_t2_zero_or_negative_delay_falls_back_to_backoff() -> None:
     for value in ("0", "-5"):
         decision = POLICY.classify_status(503, httpx.Headers({"retry-after": value}))
-        assert decision.retry and decision.delay is None
+        assert decision.retry
+        assert decision.delay is None
 
 
 def test_t2_delay_over_the_cap_is_not_retried_and_is_reported() -> None:
@@ -109,7 +112,7 @@ async def test_t2_t3_tenacity_sleeps_on_trio_clock(autojump_clock: trio.testing.
     result = await retrying(POLICY, before_sleep=record, rand=lambda: 0.0)(attempt)
     assert result == "ok"
     assert sleeps == [3.0, 1.0]
-    assert [b - a for a, b in zip(starts, starts[1:], strict=False)] == [3.0, 1.0]
+    assert [b - a for a, b in itertools.pairwise(starts)] == [3.0, 1.0]
 
 
 async def test_t3_gives_up_after_max_retries_with_the_last_error(
