@@ -1,0 +1,351 @@
+"""``synapsis-actors``: chat with a provider, list providers and models, watch the demo.
+
+Commands::
+
+    synapsis-actors chat "prompt"        stream a reply (prompt from stdin with "-" or a pipe)
+    synapsis-actors providers            what is configured (keys masked)
+    synapsis-actors models [NAME]        the provider's model list
+    synapsis-actors demo [--seconds N]   a live supervision tree under injected faults
+
+With no provider configured the commands run on the embedded provider: a
+local loopback server started in-process (no key, no network). Each failure
+is one ``error: ...`` line on stderr and a non-zero exit code (see
+``failures.py``); ``--debug`` adds the traceback, with keys masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+import trio
+
+from .. import __version__
+from ..errors import ConfigError
+from . import failures
+from .config import DEFAULT_MODELS, EMBEDDED, ENV_PRESETS, CliConfig, ProviderEntry, mask_key
+from .render import ChatView, Scrubber, Sink, Timing, default_sinks, error, notice, table
+
+if TYPE_CHECKING:
+    from ..providers.types import ProviderDone
+
+PROG = "synapsis-actors"
+EMBEDDED_NOTICE = (
+    "no provider configured: using the embedded local provider; "
+    "set ANTHROPIC_API_KEY (or OPENAI_API_KEY, OLLAMA_HOST, ...) to use a real one"
+)
+#: The key the embedded provider is registered with (it checks none; nothing secret).
+EMBEDDED_KEY = "embedded-local"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, like every other failure of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(failures.USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # On subcommands the defaults are SUPPRESS so they do not clobber the top-level values.
+    default: Any = argparse.SUPPRESS
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=None if top else default,
+        help="TOML configuration (default: $SYNAPSIS_ACTORS_CONFIG or "
+        "~/.config/synapsis-actors/config.toml)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else default,
+        help="show tracebacks and debug logs (API keys stay masked)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Supervised, cancellable, typed LLM streams on trio.",
+        epilog="exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 key refused, "
+        "4 rate limited/overloaded, 5 unreachable, 6 stream failed, 7 request rejected/"
+        "server error, 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    chat = sub.add_parser("chat", help="stream a reply to a prompt")
+    chat.add_argument("prompt", nargs="?", default=None,
+                      help='the prompt; "-" or none reads it from stdin')
+    chat.add_argument("--provider", metavar="NAME", help="a configured provider (see `providers`)")
+    chat.add_argument("--model", help="model id (default: the provider's configured model)")
+    chat.add_argument("--system", metavar="TEXT", help="system prompt")
+    chat.add_argument("--max-tokens", type=int, metavar="N", help="reply length limit")
+    chat.add_argument(
+        "--thinking",
+        nargs="?",
+        type=int,
+        const=2048,
+        default=None,
+        metavar="BUDGET",
+        help="ask for extended thinking (token budget, default 2048) and show it dimmed",
+    )
+    _add_common(chat, top=False)
+
+    providers = sub.add_parser("providers", help="list the configured providers (keys masked)")
+    _add_common(providers, top=False)
+
+    models = sub.add_parser("models", help="list a provider's models")
+    models.add_argument("name", nargs="?", default=None, metavar="NAME",
+                        help="provider name (default: the default provider)")
+    _add_common(models, top=False)
+
+    demo = sub.add_parser("demo", help="live supervision tree while faults are injected")
+    demo.add_argument("--seconds", type=float, default=10.0, metavar="N",
+                      help="how long the demo runs (default 10)")
+    demo.add_argument("--streams", type=int, default=4, metavar="N",
+                      help="concurrent streams (default 4)")
+    _add_common(demo, top=False)
+    return parser
+
+
+# ----------------------------------------------------------------- chat
+
+
+def _read_prompt(prompt: str | None, stdin: IO[str]) -> str:
+    if prompt is None or prompt == "-":
+        if prompt is None and stdin.isatty():
+            raise ConfigError("prompt", 'missing: chat "your prompt", or pipe it on stdin')
+        prompt = stdin.read()
+    if not prompt.strip():
+        raise ConfigError("prompt", "is empty")
+    return prompt
+
+
+def _target(entry: ProviderEntry) -> failures.Target:
+    return failures.Target(entry.name, entry.base_url, entry.key_env, entry.url_env)
+
+
+async def _open_provider(
+    rt: Any, stack: AsyncExitStack, cfg: CliConfig, name: str
+) -> ProviderEntry:
+    """Register provider ``name`` with the runtime (starting the embedded one if needed)."""
+    if name == EMBEDDED:
+        from ..embedded import open_embedded_provider  # lazy: pulls in hypercorn
+
+        server = await stack.enter_async_context(open_embedded_provider())
+        entry = ProviderEntry(
+            EMBEDDED, "anthropic", base_url=server.anthropic_base_url, api_key=EMBEDDED_KEY,
+            model=getattr(server, "default_model", None) or "embedded-echo", origin="built-in",
+        )
+    else:
+        entry = cfg.entry(name)
+    await rt.providers.register(name, entry.to_config())
+    return entry
+
+
+async def _model_for(rt: Any, entry: ProviderEntry, explicit: str | None) -> str:
+    model = explicit or entry.model or DEFAULT_MODELS.get(entry.kind)
+    if model:
+        return model
+    # Local servers (vLLM, llama.cpp, LM Studio) serve whatever they loaded: ask.
+    listed = await rt.providers.models(entry.name)
+    if not listed:
+        raise ConfigError("--model", f"provider {entry.name!r} lists no model; name one")
+    return str(listed[0].id)
+
+
+class _Session:
+    """What one command run holds: configuration, output, the current target."""
+
+    def __init__(self, args: argparse.Namespace, cfg: CliConfig, scrub: Scrubber,
+                 out: Sink, err: Sink) -> None:
+        self.args = args
+        self.cfg = cfg
+        self.scrub = scrub
+        self.out = out
+        self.err = err
+        self.target: failures.Target | None = None
+
+    def pick(self, requested: str | None) -> str:
+        name = self.cfg.choose(requested)
+        if name == EMBEDDED and not requested and not self.cfg.default_provider:
+            notice(self.err, EMBEDDED_NOTICE)
+        return name
+
+    async def chat(self) -> BaseException | None:
+        from ..providers.types import Message, ProviderChunk, ProviderDone, Request
+        from ..streaming import open_runtime, open_stream
+
+        args = self.args
+        prompt = _read_prompt(args.prompt, sys.stdin)
+        name = self.pick(args.provider)
+        view = ChatView(self.out, self.err, show_thinking=args.thinking is not None)
+        async with open_runtime() as rt, AsyncExitStack() as stack:
+            try:
+                entry = await _open_provider(rt, stack, self.cfg, name)
+                self.target = _target(entry)
+                request = Request(
+                    model=await _model_for(rt, entry, args.model),
+                    messages=[Message.user(prompt)],
+                    system=args.system,
+                    max_tokens=args.max_tokens,
+                    thinking_budget=args.thinking,
+                )
+                timing = Timing()
+                done: ProviderDone | None = None
+                async with open_stream(rt, name, request) as stream:
+                    async for msg in stream:
+                        if isinstance(msg, ProviderChunk):
+                            if view.on_event(msg.event):
+                                timing.content()
+                        elif isinstance(msg, ProviderDone):
+                            done = msg
+                timing.done()
+            except Exception as exc:
+                # Returned, not raised: raising through the runtime's nursery
+                # would wrap it in an ExceptionGroup.
+                view.close()
+                return exc
+            assert done is not None, "a stream always ends with one ProviderDone"
+            view.summary(done, timing, f"{request.model} via {name}")
+            return done.error
+
+    async def models(self) -> BaseException | None:
+        from ..streaming import open_runtime
+
+        name = self.pick(self.args.name)
+        async with open_runtime() as rt, AsyncExitStack() as stack:
+            try:
+                entry = await _open_provider(rt, stack, self.cfg, name)
+                self.target = _target(entry)
+                listed = await rt.providers.models(name)
+            except Exception as exc:
+                return exc
+        rows = [[m.id, m.owned_by or "", str(m.context_window or "")] for m in listed]
+        self.out.write(table(rows, ["MODEL", "OWNED BY", "CONTEXT"]))
+        return None
+
+    def providers(self) -> None:
+        cfg = self.cfg
+        default = cfg.choose(None)
+        rows: list[list[str]] = []
+        for entry in cfg.providers.values():
+            key = f"missing: set {entry.key_env}" if entry.missing_key else (
+                mask_key(entry.api_key) if entry.api_key else "(not needed)")
+            rows.append([
+                ("* " if entry.name == default else "  ") + entry.name,
+                entry.kind,
+                entry.base_url or "(kind default)",
+                key,
+                entry.model or DEFAULT_MODELS.get(entry.kind, "(first listed)"),
+                entry.origin,
+            ])
+        if not rows:
+            rows.append(["* " + EMBEDDED, "anthropic", "(loopback, started on demand)",
+                         "(not needed)", "embedded-echo", "built-in"])
+        self.out.write(table(rows, ["  NAME", "KIND", "BASE URL", "KEY", "MODEL", "FROM"]))
+        if not cfg.providers:
+            names = ", ".join(var for _, var, _ in ENV_PRESETS)
+            notice(self.err, f"no provider configured: set one of {names}, OLLAMA_HOST, "
+                             "or write a config file (see README)")
+        elif cfg.path is not None:
+            notice(self.err, f"config file: {cfg.path}")
+
+
+# ----------------------------------------------------------------- entry point
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The one exception worth reporting inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        interrupts = exc.subgroup(lambda e: isinstance(e, KeyboardInterrupt))
+        if interrupts is not None:
+            return KeyboardInterrupt()
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _report(session: _Session, exc: BaseException) -> int:
+    leaf = _leaf(exc)
+    line, code = failures.describe(leaf, session.target)
+    if session.args.debug:
+        text = "".join(traceback.format_exception(exc))
+        session.err.write(session.scrub(text))
+    error(session.err, line)
+    return code
+
+
+def _setup_debug_logging(scrub: Scrubber) -> None:
+    import logging
+
+    class _Redact(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg = scrub(record.getMessage())
+            record.args = None
+            return True
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_Redact())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name, level in (("synapsis_actors", logging.DEBUG), ("httpx", logging.INFO)):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return failures.USAGE
+    scrub = Scrubber()
+    out, err = default_sinks(scrub)
+    session = _Session(args, CliConfig({}), scrub, out, err)
+    try:
+        from .config import load
+
+        session.cfg = load(os.environ, args.config)
+        scrub.add(session.cfg.secrets())
+        if args.debug:
+            _setup_debug_logging(scrub)
+        if args.command == "providers":
+            session.providers()
+            return failures.OK
+        if args.command == "chat":
+            result = trio.run(session.chat)
+        elif args.command == "models":
+            result = trio.run(session.models)
+        else:
+            from .demo import run_demo
+
+            result = trio.run(run_demo, session.args, session.out, session.err)
+    except KeyboardInterrupt as exc:
+        return _report(session, exc)
+    except BaseException as exc:  # one line, never a traceback (unless --debug)
+        if isinstance(exc, SystemExit):
+            raise
+        return _report(session, exc)
+    if result is not None:
+        return _report(session, result)
+    return failures.OK
+
+
+def run() -> NoReturn:
+    """``python -m synapsis_actors``: exit with ``main()``'s code."""
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `| head` closed the pipe: silence the interpreter's complaint at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(code)

@@ -1,0 +1,144 @@
+"""The CLI's configuration: environment variables, the TOML file, key masking, one-line errors.
+
+In-process and pure (no network): the subprocess tests in test_cli.py show the
+same rules from the outside.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from synapsis_actors.cli import failures
+from synapsis_actors.cli.config import EMBEDDED, load, mask_key
+from synapsis_actors.cli.render import Scrubber
+from synapsis_actors.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    ConfigError,
+    RateLimited,
+    StreamStalled,
+)
+
+KEY = "sk-ant-api03-SECRETSECRETSECRET-wxyz"
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"HOME": str(tmp_path), **extra}
+
+
+def test_mask_key_shows_at_most_prefix_and_last_four() -> None:
+    assert mask_key(KEY) == "sk-…wxyz"
+    assert mask_key("short-key") == "………"
+    assert "SECRET" not in mask_key(KEY)
+    scrub = Scrubber([KEY])
+    assert scrub(f"boom {KEY} boom") == "boom sk-…wxyz boom"
+
+
+def test_nothing_configured_means_embedded(tmp_path: Path) -> None:
+    cfg = load(_env(tmp_path))
+    assert cfg.providers == {}
+    assert cfg.choose(None) == EMBEDDED
+
+
+def test_env_vendors_in_priority_order_and_base_urls(tmp_path: Path) -> None:
+    env = _env(
+        tmp_path,
+        OPENAI_API_KEY="sk-openai-0123456789abcdef",
+        ANTHROPIC_API_KEY=KEY,
+        ANTHROPIC_BASE_URL="http://127.0.0.1:9999",
+        GROQ_API_KEY="",  # empty counts as unset
+        OLLAMA_HOST="127.0.0.1",
+        AZURE_OPENAI_API_KEY="azure-key-0123456789",
+        AZURE_OPENAI_ENDPOINT="https://res.openai.azure.com",
+        OPENAI_API_VERSION="2024-10-21",
+    )
+    cfg = load(env)
+    assert list(cfg.providers) == ["anthropic", "openai", "azure", "ollama"]
+    assert cfg.choose(None) == "anthropic"
+    anthropic = cfg.providers["anthropic"].to_config()
+    assert anthropic.base_url == "http://127.0.0.1:9999"
+    assert anthropic.api_key == KEY
+    assert KEY not in repr(cfg.providers["anthropic"])
+    assert cfg.providers["ollama"].to_config().base_url == "http://127.0.0.1:11434/v1"
+    assert cfg.providers["ollama"].to_config().api_key is None
+    assert cfg.providers["azure"].to_config().api_version == "2024-10-21"
+    assert KEY in cfg.secrets()
+
+
+def test_named_vendor_without_key_names_the_variable(tmp_path: Path) -> None:
+    cfg = load(_env(tmp_path))
+    with pytest.raises(ConfigError) as info:
+        cfg.entry("openai").to_config()
+    assert info.value.field == "OPENAI_API_KEY"
+    line, code = failures.describe(info.value)
+    assert line.startswith("OPENAI_API_KEY: not set") and code == failures.USAGE
+    # a keyless local kind works with its defaults
+    assert cfg.entry("ollama").to_config().kind == "ollama"
+    with pytest.raises(ConfigError, match="unknown provider 'nope'"):
+        cfg.entry("nope")
+
+
+def test_toml_file_entries_default_and_key_variable(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'default_provider = "local"\n'
+        "[providers.local]\n"
+        'kind = "vllm"\nbase_url = "http://127.0.0.1:8000/v1"\nmodel = "qwen"\n'
+        "idle_timeout = 30\n"
+        "[providers.work]\n"
+        'kind = "openai"\napi_key_env = "WORK_KEY"\n',
+        encoding="utf-8",
+    )
+    cfg = load(_env(tmp_path, WORK_KEY="sk-work-0123456789abcd", ANTHROPIC_API_KEY=KEY),
+               str(path))
+    assert list(cfg.providers) == ["local", "work", "anthropic"]
+    assert cfg.choose(None) == "local"
+    local = cfg.providers["local"].to_config()
+    assert (local.kind, local.idle_timeout, local.default_model) == ("vllm", 30, "qwen")
+    assert cfg.providers["work"].to_config().api_key == "sk-work-0123456789abcd"
+    # The default location is read too (a fresh HOME has none: no error).
+    default = tmp_path / ".config" / "synapsis-actors" / "config.toml"
+    default.parent.mkdir(parents=True)
+    default.write_text('[providers.x]\nkind = "ollama"\n', encoding="utf-8")
+    assert "x" in load(_env(tmp_path)).providers
+    assert "x" in load(_env(tmp_path, SYNAPSIS_ACTORS_CONFIG=str(default))).providers
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('[providers.a]\nkind = "gemini"\n', "providers.a.kind"),
+        ('[providers.a]\nkind = "openai"\nmodle = "x"\n', "providers.a.modle"),
+        ('[providers.a]\nkind = "openai"\nmax_retries = "3"\n', "providers.a.max_retries"),
+        ('[providers.a]\nkind = "ollama"\nbase_url = "localhost"\n', "providers.a.base_url"),
+        ("[providers.a\n", "c.toml"),
+    ],
+)
+def test_bad_toml_names_the_field(tmp_path: Path, text: str, field: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load(_env(tmp_path), str(path)).providers["a"].to_config()
+    assert info.value.field.endswith(field)
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load(_env(tmp_path), str(tmp_path / "absent.toml"))
+
+
+def test_error_lines_say_what_to_do() -> None:
+    target = failures.Target("anthropic", "http://127.0.0.1:9", "ANTHROPIC_API_KEY",
+                             "ANTHROPIC_BASE_URL")
+    line, code = failures.describe(AuthenticationError("bad", status=401), target)
+    assert (line, code) == (
+        "'anthropic' refused the API key (HTTP 401): check ANTHROPIC_API_KEY", failures.AUTH)
+    line, code = failures.describe(RateLimited("slow", status=429, retry_after=120.0), target)
+    assert line.endswith("retry after 120 s") and code == failures.RATE_LIMITED
+    line, code = failures.describe(APIConnectionError("connection refused"), target)
+    assert "http://127.0.0.1:9" in line and "ANTHROPIC_BASE_URL" in line
+    assert code == failures.UNREACHABLE
+    line, code = failures.describe(StreamStalled("x", limit="idle", seconds=30.0), target)
+    assert line.endswith("no new content for 30 s") and code == failures.STREAM_FAILED
