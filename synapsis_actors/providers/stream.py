@@ -1,0 +1,453 @@
+"""One stream's work: the body of the task ``open_stream`` starts.
+
+Top to bottom: ask the provider for the HTTP request, send it (retrying under
+the policy, T1-T4, only until the first body byte), feed the body's bytes to
+the provider's decoder per network chunk, send one ``ProviderChunk`` per event
+into the caller's bounded channel, and finish with exactly one
+``ProviderDone`` (C2). Time limits (L1, L2) are one trio cancel scope whose
+deadline moves when a content event arrives; pings and SSE comments do not
+move it. Cancellation closes the response (RST_STREAM on HTTP/2) before
+anything else (C1).
+
+Nothing here knows a vendor's field names: that is the provider's decoder.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import attrs
+import httpx
+import tenacity
+import trio
+
+from ..errors import (
+    APIConnectionError,
+    APIStatusError,
+    ProviderError,
+    StreamCancelled,
+    StreamInterrupted,
+    StreamStalled,
+)
+from . import telemetry
+from .base import Provider, StreamDecoder
+from .config import ProviderConfig
+from .http import close_response
+from .retry import AttemptFailed, RetryPolicy, retrying
+from .types import AssistantMessage, Ping, ProviderChunk, ProviderDone, Request
+
+_log = logging.getLogger("synapsis_actors.streaming")
+
+_INF = math.inf
+#: Bytes of a non-2xx body kept for the error (the rest is not read).
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+@attrs.frozen
+class ProviderEntry:
+    """What the runtime holds for one registered provider (immutable)."""
+
+    name: str
+    config: ProviderConfig
+    provider: Provider
+    client: httpx.AsyncClient = attrs.field(repr=False)
+    policy: RetryPolicy
+
+
+class _ConsumerGone(Exception):
+    """The caller closed its receiving end: stop reading, nobody listens."""
+
+
+def request_id_of(headers: httpx.Headers) -> str | None:
+    value: str | None = headers.get("request-id") or headers.get("x-request-id")
+    return value
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` replaced (defence in depth for K1)."""
+    if secret and secret in text:
+        return text.replace(secret, "[redacted]")
+    return text
+
+
+class StreamJob:
+    """The state of one stream task. Created by ``open_stream``; ``run`` is the task.
+
+    ``final`` is the terminal ``ProviderDone`` once decided: the receiving side
+    yields it itself when the task was cancelled before it could send it.
+    ``cancel_reason`` is set by whoever cancels the task (for the error text).
+    """
+
+    __slots__ = (
+        "cancel_reason",
+        "decoder",
+        "entry",
+        "events",
+        "final",
+        "first_deadline",
+        "ref",
+        "request",
+        "request_id",
+        "response",
+        "send",
+        "sent_at",
+    )
+
+    def __init__(
+        self,
+        ref: Any,
+        entry: ProviderEntry,
+        request: Request,
+        send: trio.MemorySendChannel[Any],
+    ) -> None:
+        self.ref = ref
+        self.entry = entry
+        self.request = request
+        self.send = send
+        self.decoder: StreamDecoder | None = None
+        self.response: httpx.Response | None = None
+        self.request_id: str | None = None
+        self.final: ProviderDone | None = None
+        self.cancel_reason = "cancelled"
+        self.sent_at = 0.0
+        self.first_deadline = _INF
+        self.events = 0
+
+    # ------------------------------------------------------------------ task
+
+    async def run(self) -> None:
+        """The task body. Ends with exactly one ``ProviderDone`` (sent, or kept in
+        ``final`` when cancelled). Only ``trio.Cancelled`` (and BaseExceptions)
+        escape; every ``Exception`` becomes a typed error on the ``ProviderDone``.
+        """
+        try:
+            try:
+                done = await self._stream()
+            except trio.Cancelled:
+                self._record_cancel()
+                raise
+            except _ConsumerGone:
+                self.cancel_reason = "the caller stopped reading"
+                self._record_cancel()
+                return
+            except Exception as exc:  # C2: a crash still ends with one typed ProviderDone
+                done = self._failed(self._unexpected(exc))
+            self.final = done
+            try:
+                await self.send.send(done)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the caller left; it gets ``final`` if it ever asks
+        finally:
+            self.send.close()
+
+    async def _stream(self) -> ProviderDone:
+        entry = self.entry
+        spec = entry.provider.build_request(entry.config, self.request)
+        request = entry.client.build_request(
+            spec.method, spec.url, headers=spec.headers, json=spec.json, params=spec.params or None
+        )
+        telemetry.emit(
+            "provider.request.start",
+            {
+                "ref": self.ref,
+                "provider": entry.name,
+                "kind": entry.config.kind,
+                "model": self.request.model,
+                "method": request.method,
+                "url": scrub(str(request.url), entry.config.api_key),
+                "headers": telemetry.redact_headers(request.headers),
+            },
+        )
+        _log.debug("stream %r: %s %s", self.ref, request.method, request.url.path)
+        try:
+            opened: tuple[httpx.Response, Any, bytes] = await retrying(
+                entry.policy, before_sleep=self._on_retry
+            )(self._attempt, request)
+        except AttemptFailed as failed:
+            return self._failed(failed.error)
+        response, chunks, first = opened
+        self.response = response
+        try:
+            return await self._body(chunks, first)
+        finally:
+            await close_response(
+                response, finished=self.decoder is not None and self.decoder.complete
+            )
+
+    # --------------------------------------------------------------- attempt
+
+    async def _attempt(self, request: httpx.Request) -> tuple[httpx.Response, Any, bytes]:
+        """Send ``request`` and read up to the first body chunk (what T1 may retry)."""
+        config = self.entry.config
+        self.sent_at = trio.current_time()
+        limit = config.first_event_timeout
+        self.first_deadline = _INF if limit is None else self.sent_at + limit
+        response: httpx.Response | None = None
+        with trio.CancelScope(deadline=self.first_deadline):
+            try:
+                response = await self.entry.client.send(request, stream=True)
+                self.request_id = request_id_of(response.headers)
+                if not 200 <= response.status_code < 300:
+                    await self._status_failure(response)
+                chunks = response.aiter_bytes()
+                try:
+                    first = await chunks.__anext__()
+                except StopAsyncIteration:
+                    first = b""  # an empty body: the decoder's close() says what it means
+                return response, chunks, first
+            except httpx.TimeoutException as exc:
+                await self._discard(response)
+                raise AttemptFailed(
+                    self._stalled("connect", config.connect_timeout), retryable=True
+                ) from exc
+            except httpx.TransportError as exc:
+                await self._discard(response)
+                raise AttemptFailed(
+                    self._tag(
+                        APIConnectionError(
+                            scrub(f"connection failed: {type(exc).__name__}: {exc}", config.api_key)
+                        )
+                    ),
+                    retryable=True,
+                ) from exc
+            except BaseException:
+                await self._discard(response)
+                raise
+        # The first-event limit tripped before the first body byte: a read
+        # timeout in the SDKs' terms, so it is retried.
+        await self._discard(response)
+        raise AttemptFailed(self._stalled("first_event", limit), retryable=True)
+
+    async def _status_failure(self, response: httpx.Response) -> None:
+        entry = self.entry
+        body = bytearray()
+        try:
+            async for part in response.aiter_raw():
+                body += part
+                if len(body) >= _ERROR_BODY_LIMIT:
+                    break
+        except httpx.TransportError:
+            pass  # keep what arrived; the status is what matters
+        await close_response(response, finished=True)
+        error = entry.provider.error_from_response(
+            response.status_code, response.headers, bytes(body[:_ERROR_BODY_LIMIT]), entry.name
+        )
+        self._tag(error)
+        if error.status is None:
+            error.status = response.status_code
+        decision = entry.policy.classify_status(response.status_code, response.headers)
+        if decision.over_cap is not None and isinstance(error, APIStatusError):
+            error.retry_after = decision.over_cap
+        raise AttemptFailed(error, retryable=decision.retry, delay=decision.delay)
+
+    async def _discard(self, response: httpx.Response | None) -> None:
+        if response is not None:
+            await close_response(response, finished=False)
+
+    async def _on_retry(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        error = exc.error if isinstance(exc, AttemptFailed) else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        telemetry.emit(
+            "provider.request.retry",
+            {
+                "ref": self.ref,
+                "provider": self.entry.name,
+                "attempt": state.attempt_number,
+                "delay": delay,
+                "error": type(error).__name__,
+                "status": getattr(error, "status", None),
+            },
+        )
+        _log.info(
+            "stream %r: attempt %d failed (%s), retrying in %.2fs",
+            self.ref,
+            state.attempt_number,
+            error,
+            delay,
+        )
+
+    # ------------------------------------------------------------------ body
+
+    async def _body(self, chunks: Any, first: bytes) -> ProviderDone:
+        decoder = self.decoder = self.entry.provider.decoder()
+        feed = decoder.feed
+        idle = self.entry.config.idle_timeout
+        got_content = False
+        chunk = first
+        with trio.CancelScope(deadline=self.first_deadline) as limit:
+            try:
+                while True:
+                    if chunk:
+                        pairs = feed(chunk)
+                        if pairs and await self._deliver(pairs, limit):
+                            if not got_content:
+                                got_content = True
+                                self._first_event()
+                            # Move the idle deadline once per network chunk, not per event.
+                            limit.deadline = _INF if idle is None else trio.current_time() + idle
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        break
+            except httpx.TransportError as exc:
+                if not decoder.complete:
+                    return self._failed(
+                        StreamInterrupted(
+                            f"connection lost mid-stream: {type(exc).__name__}",
+                            partial=decoder.message(),
+                        )
+                    )
+                # Q1/O1: the terminal event arrived; a reset after it changes nothing.
+            except ProviderError as error:  # an error event after the 200, or bad data
+                return self._failed(error)
+        if limit.cancelled_caught:
+            if got_content:
+                return self._failed(self._stalled("idle", idle))
+            return self._failed(self._stalled("first_event", self.entry.config.first_event_timeout))
+        try:
+            pairs = decoder.close()
+        except ProviderError as error:
+            return self._failed(error)
+        if pairs:
+            await self._deliver(pairs, limit)
+        return self._succeeded()
+
+    async def _deliver(self, pairs: list[tuple[Any, Any]], limit: trio.CancelScope) -> bool:
+        """Send one ``ProviderChunk`` per event; True if any was content (not a ping)."""
+        ref = self.ref
+        send_nowait = self.send.send_nowait
+        content = False
+        for event, raw in pairs:
+            if type(event) is not Ping:
+                content = True
+            message = ProviderChunk(ref, event, raw)
+            try:
+                send_nowait(message)
+            except trio.WouldBlock:
+                await self._send_blocking(message, limit)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise _ConsumerGone from exc
+        self.events += len(pairs)
+        return content
+
+    async def _send_blocking(self, message: ProviderChunk, limit: trio.CancelScope) -> None:
+        # C3: a full channel means a slow caller; waiting for it must not count
+        # against the server's time limits, so the deadline is paused meanwhile.
+        saved = limit.deadline
+        limit.deadline = _INF
+        started = trio.current_time()
+        try:
+            await self.send.send(message)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise _ConsumerGone from exc
+        finally:
+            limit.deadline = saved + (trio.current_time() - started)
+
+    # --------------------------------------------------------------- outcomes
+
+    def _message(self) -> AssistantMessage:
+        return self.decoder.message() if self.decoder is not None else AssistantMessage()
+
+    def _tag(self, error: ProviderError) -> ProviderError:
+        if error.provider is None:
+            error.provider = self.entry.name
+        if error.request_id is None:
+            error.request_id = self.request_id
+        return error
+
+    def _stalled(self, limit: str, seconds: float | None) -> StreamStalled:
+        text = {
+            "connect": "could not connect within",
+            "first_event": "no content event within",
+            "idle": "no content event for",
+        }[limit]
+        error = StreamStalled(f"{text} {seconds}s", limit=limit, seconds=seconds or 0.0)
+        self._tag(error)
+        return error
+
+    def _unexpected(self, exc: Exception) -> ProviderError:
+        if isinstance(exc, ProviderError):
+            return exc
+        text = scrub(f"stream task failed: {type(exc).__name__}: {exc}", self.entry.config.api_key)
+        error = ProviderError(text[:2000])
+        error.__cause__ = exc
+        _log.error("stream %r: unexpected failure", self.ref, exc_info=exc)
+        return error
+
+    def _first_event(self) -> None:
+        telemetry.emit(
+            "provider.stream.first_event",
+            {
+                "ref": self.ref,
+                "provider": self.entry.name,
+                "request_id": self.request_id,
+                "seconds": trio.current_time() - self.sent_at,
+            },
+        )
+
+    def _failed(self, error: ProviderError) -> ProviderDone:
+        self._tag(error)
+        message = self._message()
+        if isinstance(error, StreamInterrupted) and error.partial is None:
+            error.partial = message
+        telemetry.emit(
+            "provider.stream.error",
+            {
+                "ref": self.ref,
+                "provider": self.entry.name,
+                "request_id": self.request_id,
+                "seconds": trio.current_time() - self.sent_at,
+                "error": type(error).__name__,
+                "status": error.status,
+                "message": scrub(str(error), self.entry.config.api_key),
+            },
+        )
+        _log.warning("stream %r failed: %s", self.ref, error)
+        return ProviderDone(self.ref, None, message.raw_stop_reason, message.usage, message, error)
+
+    def _succeeded(self) -> ProviderDone:
+        message = self._message()
+        telemetry.emit(
+            "provider.stream.done",
+            {
+                "ref": self.ref,
+                "provider": self.entry.name,
+                "request_id": self.request_id,
+                "seconds": trio.current_time() - self.sent_at,
+                "events": self.events,
+                "stop_reason": message.stop_reason,
+                "usage": message.usage,
+            },
+        )
+        _log.debug("stream %r done: %s", self.ref, message.stop_reason)
+        return ProviderDone(
+            self.ref, message.stop_reason, message.raw_stop_reason, message.usage, message, None
+        )
+
+    def _record_cancel(self) -> None:
+        """Decide the terminal message of a cancelled stream (synchronously: we are cancelled)."""
+        if self.final is not None:
+            return
+        error = self._tag(StreamCancelled(f"stream cancelled: {self.cancel_reason}"))
+        message = self._message()
+        self.final = ProviderDone(
+            self.ref, None, message.raw_stop_reason, message.usage, message, error
+        )
+        telemetry.emit(
+            "provider.stream.cancel",
+            {
+                "ref": self.ref,
+                "provider": self.entry.name,
+                "request_id": self.request_id,
+                "seconds": trio.current_time() - self.sent_at,
+                "reason": self.cancel_reason,
+            },
+        )
+        _log.debug("stream %r cancelled: %s", self.ref, self.cancel_reason)
+        try:
+            self.entry.provider.on_cancel(self.ref)
+        except Exception:
+            _log.exception("provider %s: on_cancel failed", self.entry.name)
