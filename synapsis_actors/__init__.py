@@ -80,6 +80,17 @@ from .providers.types import (
 
 # --- providers and streaming ---
 
+# --- embedded local provider ---
+from .embedded import (
+    EmbeddedProvider,
+    Fault,
+    RawReply,
+    Reply,
+    Step,
+    ToolCallReply,
+    open_embedded_provider,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [name for name in dir() if not name.startswith("_") and name != "annotations"]
