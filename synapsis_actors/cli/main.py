@@ -172,6 +172,7 @@ class _Session:
         self.out = out
         self.err = err
         self.target: failures.Target | None = None
+        self.view: ChatView | None = None
 
     def pick(self, requested: str | None) -> str:
         name = self.cfg.choose(requested)
@@ -186,7 +187,7 @@ class _Session:
         args = self.args
         prompt = _read_prompt(args.prompt, sys.stdin)
         name = self.pick(args.provider)
-        view = ChatView(self.out, self.err, show_thinking=args.thinking is not None)
+        view = self.view = ChatView(self.out, self.err, show_thinking=args.thinking is not None)
         async with open_runtime() as rt, AsyncExitStack() as stack:
             try:
                 entry = await _open_provider(rt, stack, self.cfg, name)
@@ -211,11 +212,12 @@ class _Session:
             except Exception as exc:
                 # Returned, not raised: raising through the runtime's nursery
                 # would wrap it in an ExceptionGroup.
-                view.close()
                 return exc
             assert done is not None, "a stream always ends with one ProviderDone"
+            if done.error is not None:
+                return done.error  # what arrived stays printed; the error is the last line
             view.summary(done, timing, f"{request.model} via {name}")
-            return done.error
+            return None
 
     async def models(self) -> BaseException | None:
         from ..streaming import open_runtime
@@ -275,6 +277,8 @@ def _leaf(exc: BaseException) -> BaseException:
 def _report(session: _Session, exc: BaseException) -> int:
     leaf = _leaf(exc)
     line, code = failures.describe(leaf, session.target)
+    if session.view is not None:
+        session.view.close()  # end a partial reply's line before the error line
     if session.args.debug:
         text = "".join(traceback.format_exception(exc))
         session.err.write(session.scrub(text))

@@ -73,7 +73,8 @@ def test_named_vendor_without_key_names_the_variable(tmp_path: Path) -> None:
         cfg.entry("openai").to_config()
     assert info.value.field == "OPENAI_API_KEY"
     line, code = failures.describe(info.value)
-    assert line.startswith("OPENAI_API_KEY: not set") and code == failures.USAGE
+    assert line.startswith("OPENAI_API_KEY: not set")
+    assert code == failures.USAGE
     # a keyless local kind works with its defaults
     assert cfg.entry("ollama").to_config().kind == "ollama"
     with pytest.raises(ConfigError, match="unknown provider 'nope'"):
@@ -136,9 +137,12 @@ def test_error_lines_say_what_to_do() -> None:
     assert (line, code) == (
         "'anthropic' refused the API key (HTTP 401): check ANTHROPIC_API_KEY", failures.AUTH)
     line, code = failures.describe(RateLimited("slow", status=429, retry_after=120.0), target)
-    assert line.endswith("retry after 120 s") and code == failures.RATE_LIMITED
+    assert line.endswith("retry after 120 s")
+    assert code == failures.RATE_LIMITED
     line, code = failures.describe(APIConnectionError("connection refused"), target)
-    assert "http://127.0.0.1:9" in line and "ANTHROPIC_BASE_URL" in line
+    assert "http://127.0.0.1:9" in line
+    assert "ANTHROPIC_BASE_URL" in line
     assert code == failures.UNREACHABLE
     line, code = failures.describe(StreamStalled("x", limit="idle", seconds=30.0), target)
-    assert line.endswith("no new content for 30 s") and code == failures.STREAM_FAILED
+    assert line.endswith("no new content for 30 s")
+    assert code == failures.STREAM_FAILED
