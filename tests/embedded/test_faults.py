@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import itertools
 import json
 
 import httpx
@@ -130,10 +131,12 @@ async def test_drop_with_reset_is_a_read_error_for_the_client() -> None:
 
 
 async def test_drop_after_zero_on_a_json_reply_sends_only_the_head() -> None:
-    async with open_embedded_provider(script=[Fault(drop_after=0)]) as server:
-        async with httpx.AsyncClient() as client:
-            with pytest.raises(httpx.RemoteProtocolError):
-                await client.post(server.base_url + "/v1/messages", json=chat_body(stream=False))
+    async with (
+        open_embedded_provider(script=[Fault(drop_after=0)]) as server,
+        httpx.AsyncClient() as client,
+    ):
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post(server.base_url + "/v1/messages", json=chat_body(stream=False))
     assert server.responses[0].events_sent == 0
 
 
@@ -142,19 +145,21 @@ async def test_stall_keeps_the_connection_open_with_keepalives_and_no_content(
     path: str, headers: dict[str, str], autojump_clock: trio.testing.MockClock
 ) -> None:
     fault = Fault(stall_after=2, keepalive_every=10.0)
-    async with open_embedded_provider(script=[Step(REPLY, fault)]) as server:
-        async with httpx.AsyncClient(timeout=None) as client:
-            received = bytearray()
-            async with client.stream(
-                "POST", server.base_url + path, json=chat_body(), headers=headers
-            ) as response:
-                with trio.move_on_after(35):
-                    async for piece in response.aiter_bytes():
-                        received += piece
-            # Leaving the block closed the response: the server saw the client go.
-            with trio.fail_after(60):
-                await server.wait_responses(1)
-                await server.wait_connections(0)
+    async with (
+        open_embedded_provider(script=[Step(REPLY, fault)]) as server,
+        httpx.AsyncClient(timeout=None) as client,
+    ):
+        received = bytearray()
+        async with client.stream(
+            "POST", server.base_url + path, json=chat_body(), headers=headers
+        ) as response:
+            with trio.move_on_after(35):
+                async for piece in response.aiter_bytes():
+                    received += piece
+        # Leaving the block closed the response: the server saw the client go.
+        with trio.fail_after(60):
+            await server.wait_responses(1)
+            await server.wait_connections(0)
     text = bytes(received)
     if path == "/v1/messages":
         names = [name for name, _ in sse_events(text)]
@@ -168,15 +173,17 @@ async def test_stall_keeps_the_connection_open_with_keepalives_and_no_content(
 
 async def test_stall_for_resumes_and_completes(autojump_clock: trio.testing.MockClock) -> None:
     fault = Fault(stall_after=1, stall_for=30.0)
-    async with open_embedded_provider(script=[Step(REPLY, fault)]) as server:
-        async with httpx.AsyncClient(timeout=None) as client:
-            stamps: list[float] = []
-            async with client.stream(
-                "POST", server.openai_base_url + "/chat/completions", json=chat_body()
-            ) as response:
-                async for _line in response.aiter_lines():
-                    if _line:
-                        stamps.append(trio.current_time())
+    async with (
+        open_embedded_provider(script=[Step(REPLY, fault)]) as server,
+        httpx.AsyncClient(timeout=None) as client,
+    ):
+        stamps: list[float] = []
+        async with client.stream(
+            "POST", server.openai_base_url + "/chat/completions", json=chat_body()
+        ) as response:
+            async for _line in response.aiter_lines():
+                if _line:
+                    stamps.append(trio.current_time())
     assert stamps[1] - stamps[0] >= 30.0
     assert server.responses[0].outcome == "complete"
 
@@ -199,9 +206,11 @@ async def test_malformed_line_is_inserted_before_event_n(
 
 
 async def test_anthropic_error_event_after_200_ends_the_body() -> None:
-    async with open_embedded_provider(script=[Step(REPLY, Fault(error_event_at=3))]) as server:
-        async with httpx.AsyncClient() as client:
-            response = await client.post(server.base_url + "/v1/messages", json=chat_body())
+    async with (
+        open_embedded_provider(script=[Step(REPLY, Fault(error_event_at=3))]) as server,
+        httpx.AsyncClient() as client,
+    ):
+        response = await client.post(server.base_url + "/v1/messages", json=chat_body())
     assert response.status_code == 200
     pairs = sse_events(response.content)
     assert len(pairs) == 4
@@ -215,11 +224,11 @@ async def test_anthropic_error_event_after_200_ends_the_body() -> None:
 @pytest.mark.parametrize("style", ["vendor", "vllm"])
 async def test_openai_error_chunk_after_200(style: str) -> None:
     fault = Fault(error_event_at=2, error_style=style, error_type="server_error")  # type: ignore[arg-type]
-    async with open_embedded_provider(script=[Step(REPLY, fault)]) as server:
-        async with httpx.AsyncClient() as client:
-            response = await client.post(
-                server.openai_base_url + "/chat/completions", json=chat_body()
-            )
+    async with (
+        open_embedded_provider(script=[Step(REPLY, fault)]) as server,
+        httpx.AsyncClient() as client,
+    ):
+        response = await client.post(server.openai_base_url + "/chat/completions", json=chat_body())
     events = json_events(response.content)
     assert len(events) == 3
     assert b"[DONE]" not in response.content
@@ -235,9 +244,11 @@ async def test_truncate_ends_the_body_cleanly_without_the_final_events(
     path: str, headers: dict[str, str]
 ) -> None:
     body = chat_body(stream_options={"include_usage": True})
-    async with open_embedded_provider(script=[Step(REPLY, Fault(truncate=True))]) as server:
-        async with httpx.AsyncClient() as client:
-            response = await client.post(server.base_url + path, json=body, headers=headers)
+    async with (
+        open_embedded_provider(script=[Step(REPLY, Fault(truncate=True))]) as server,
+        httpx.AsyncClient() as client,
+    ):
+        response = await client.post(server.base_url + path, json=body, headers=headers)
     assert response.status_code == 200  # a complete HTTP message...
     raw = response.content
     # ...whose stream lacks its end.
@@ -261,9 +272,11 @@ async def test_oversized_line_is_valid_json_of_the_given_size(
 ) -> None:
     size = 300_000
     fault = Fault(oversized_line=size, oversized_at=1)
-    async with open_embedded_provider(script=[Step(REPLY, fault)]) as server:
-        async with httpx.AsyncClient() as client:
-            response = await client.post(server.base_url + path, json=chat_body(), headers=headers)
+    async with (
+        open_embedded_provider(script=[Step(REPLY, fault)]) as server,
+        httpx.AsyncClient() as client,
+    ):
+        response = await client.post(server.base_url + path, json=chat_body(), headers=headers)
     lines = response.content.split(b"\n")
     big = [line for line in lines if len(line) > 1000]
     assert len(big) == 1
@@ -273,29 +286,33 @@ async def test_oversized_line_is_valid_json_of_the_given_size(
 
 
 async def test_header_delay_holds_the_response_head(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_embedded_provider(script=[Fault(header_delay=12.5)]) as server:
-        async with httpx.AsyncClient(timeout=None) as client:
-            start = trio.current_time()
-            async with client.stream(
-                "POST", server.base_url + "/v1/messages", json=chat_body()
-            ) as response:
-                headed = trio.current_time()
-                await response.aread()
+    async with (
+        open_embedded_provider(script=[Fault(header_delay=12.5)]) as server,
+        httpx.AsyncClient(timeout=None) as client,
+    ):
+        start = trio.current_time()
+        async with client.stream(
+            "POST", server.base_url + "/v1/messages", json=chat_body()
+        ) as response:
+            headed = trio.current_time()
+            await response.aread()
     assert headed - start >= 12.5
     assert response.status_code == 200
 
 
 async def test_delay_paces_events_in_virtual_time(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_embedded_provider(script=[Step(REPLY, delay=2.0)]) as server:
-        async with httpx.AsyncClient(timeout=None) as client:
-            stamps: list[float] = []
-            async with client.stream(
-                "POST", server.openai_base_url + "/chat/completions", json=chat_body()
-            ) as response:
-                async for line in response.aiter_lines():
-                    if line:
-                        stamps.append(trio.current_time())
-    gaps = [round(b - a, 6) for a, b in zip(stamps, stamps[1:], strict=False)]
+    async with (
+        open_embedded_provider(script=[Step(REPLY, delay=2.0)]) as server,
+        httpx.AsyncClient(timeout=None) as client,
+    ):
+        stamps: list[float] = []
+        async with client.stream(
+            "POST", server.openai_base_url + "/chat/completions", json=chat_body()
+        ) as response:
+            async for line in response.aiter_lines():
+                if line:
+                    stamps.append(trio.current_time())
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(stamps)]
     assert gaps == [2.0] * (len(stamps) - 1)
     assert len(stamps) == 6  # role, three words, finish, [DONE]
 
@@ -303,16 +320,18 @@ async def test_delay_paces_events_in_virtual_time(autojump_clock: trio.testing.M
 async def test_raw_reply_replays_exact_bytes_in_the_given_chunks(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    body = 'data: {"a":1}\r\n\r\nda'.encode() + "ta: é\n\n".encode()
+    body = b'data: {"a":1}\r\n\r\nda' + "ta: é\n\n".encode()
     raw = RawReply(body, chunk_sizes=(3, 7, 12), headers={"x-raw": "yes"})
-    async with open_embedded_provider(script=[Step(raw, delay=1.0)]) as server:
-        async with httpx.AsyncClient(timeout=None) as client:
-            pieces: list[bytes] = []
-            async with client.stream(
-                "POST", server.base_url + "/v1/messages", json=chat_body()
-            ) as response:
-                async for piece in response.aiter_raw():
-                    pieces.append(piece)
+    async with (
+        open_embedded_provider(script=[Step(raw, delay=1.0)]) as server,
+        httpx.AsyncClient(timeout=None) as client,
+    ):
+        pieces: list[bytes] = []
+        async with client.stream(
+            "POST", server.base_url + "/v1/messages", json=chat_body()
+        ) as response:
+            async for piece in response.aiter_raw():
+                pieces.append(piece)
     assert b"".join(pieces) == body
     assert pieces == [body[:3], body[3:10], body[10:22], body[22:]]
     assert response.headers["x-raw"] == "yes"
@@ -321,13 +340,15 @@ async def test_raw_reply_replays_exact_bytes_in_the_given_chunks(
 
 async def test_raw_reply_status_and_drop_count_chunks() -> None:
     raw = RawReply(b"abcdefghij", chunk_sizes=(2, 2, 2), status=200)
-    async with open_embedded_provider(script=[Step(raw, Fault(drop_after=2))]) as server:
-        async with httpx.AsyncClient() as client:
-            got = bytearray()
-            with pytest.raises(httpx.RemoteProtocolError):
-                async with client.stream(
-                    "POST", server.base_url + "/v1/messages", json=chat_body()
-                ) as r:
-                    async for piece in r.aiter_raw():
-                        got += piece
+    async with (
+        open_embedded_provider(script=[Step(raw, Fault(drop_after=2))]) as server,
+        httpx.AsyncClient() as client,
+    ):
+        got = bytearray()
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with client.stream(
+                "POST", server.base_url + "/v1/messages", json=chat_body()
+            ) as r:
+                async for piece in r.aiter_raw():
+                    got += piece
     assert bytes(got) == b"abcd"
