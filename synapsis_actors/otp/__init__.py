@@ -1,0 +1,49 @@
+"""The OTP-style runtime on trio: supervisors, task supervisors, actors, a registry.
+
+This layer knows nothing of HTTP or LLMs: it imports only trio, attrs, the
+standard library and :mod:`synapsis_actors.errors`. Its public names are
+re-exported here (and from :mod:`synapsis_actors`); the modules behind it are
+private in spirit, one concept each:
+
+``spec``        ChildSpec and flag validation
+``supervisor``  Supervisor, open_supervisor, SupervisorHandle
+``telemetry``   events and their subscription
+``signals``     Shutdown, the normal-exit signal
+
+See ``docs/otp.md`` for a guided tour and ``docs/otp-conformance.md`` for
+the OTP semantics each test proves.
+"""
+
+from __future__ import annotations
+
+from . import telemetry
+from .signals import Shutdown
+from .spec import ChildSpec, ChildType, RestartType, ShutdownValue, Strategy
+from .supervisor import (
+    ChildCounts,
+    ChildInfo,
+    ChildState,
+    Supervisor,
+    SupervisorHandle,
+    open_supervisor,
+)
+from .telemetry import TelemetryEvent, subscribe, subscribed
+
+__all__ = [
+    "ChildCounts",
+    "ChildInfo",
+    "ChildSpec",
+    "ChildState",
+    "ChildType",
+    "RestartType",
+    "Shutdown",
+    "ShutdownValue",
+    "Strategy",
+    "Supervisor",
+    "SupervisorHandle",
+    "TelemetryEvent",
+    "open_supervisor",
+    "subscribe",
+    "subscribed",
+    "telemetry",
+]
