@@ -45,6 +45,7 @@ from .errors import (
     StreamStalled,
     SupervisorNotRunning,
     SynapsisError,
+    TaskCancelled,
 )
 from .providers.config import KINDS, ProviderConfig
 from .providers.types import (

@@ -20,7 +20,9 @@ The hierarchy::
     │   ├── NoProcess                  call to an unknown / dead actor, or to itself
     │   ├── CallTimeout (TimeoutError) a call got no reply in time
     │   ├── ActorExited                the actor died during a call: .reason
-    │   └── NameTaken                  a unique name is registered: .owner
+    │   ├── NameTaken                  a unique name is registered: .owner
+    │   └── TaskCancelled              a supervised task was cancelled before it produced
+    │                                  a result (terminate_child, cancel(), shutdown)
     └── ProviderError                  base of every error a provider stream reports;
         │                              .provider, .status, .request_id, .body
         ├── ProviderNotFound (LookupError)  no provider registered under that name
@@ -37,6 +39,9 @@ The hierarchy::
         │   ├── StreamStalled          a time limit tripped: .limit, .seconds
         │   └── InvalidStreamData      bytes that are not the protocol: .received
         └── StreamCancelled            the caller left or cancel(ref) was called
+
+Not an error: ``synapsis_actors.otp.Shutdown`` (an ``Exception`` raised to exit
+*normally*, OTP's ``exit(normal)``) lives in ``otp/signals.py``.
 
 ``trio.Cancelled``, ``KeyboardInterrupt`` and ``SystemExit`` are never wrapped.
 No error ever carries an API key: messages are built from status, provider name,
@@ -167,6 +172,15 @@ class NameTaken(OTPError):
         self.name = name
         self.owner = owner
         super().__init__(f"name {name!r} is already registered by {owner!r}")
+
+
+class TaskCancelled(OTPError):
+    """A supervised task was cancelled (terminate_child, ``TaskHandle.cancel()``,
+    its supervisor stopping) before it returned or raised; ``task`` names it."""
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+        super().__init__(f"task {task!r} was cancelled before it produced a result")
 
 
 # ----------------------------------------------------------------- providers
