@@ -272,8 +272,12 @@ async def open_embedded_provider(
             with conn.scope:
                 await TCPServer(wrapped, config, context, ConnectionState({}), cast(Any, stream))
         finally:
-            await trio.aclose_forcefully(stream)
-            server._close(conn)
+            try:
+                # Raises Cancelled when the runner is shutting down, after
+                # closing the socket: the count must still go down.
+                await trio.aclose_forcefully(stream)
+            finally:
+                server._close(conn)
 
     async with trio.open_nursery() as connections:
         async with trio.open_nursery() as accepting:
