@@ -80,6 +80,10 @@ from .providers.types import (
 # --- OTP runtime (synapsis_actors/otp) ---
 
 # --- providers and streaming ---
+from .providers.accumulate import Accumulator
+from .providers.base import HttpRequest, ModelInfo, Provider, StreamDecoder
+from .providers.profiles import PROFILES, Profile, get_provider
+from .providers.sse import ServerSentEvent, SSEDecoder
 
 # --- embedded local provider ---
 from .embedded import (

@@ -51,10 +51,17 @@ class StreamDecoder(Protocol):
     ended before its final event. ``message()`` is the accumulated reply so
     far (partial after an error). ``complete`` turns true once the terminal
     event arrived; a transport error after that does not fail the stream.
+
+    When an error event arrives in a ``feed`` call that also completed other
+    events, ``feed`` returns those events and ``error`` holds the error at
+    once; the next ``feed`` or ``close`` raises it (so no delta is lost).
     """
 
     @property
     def complete(self) -> bool: ...
+
+    @property
+    def error(self) -> ProviderError | None: ...
 
     def feed(self, data: bytes) -> list[tuple[Event, Any]]: ...
 
@@ -77,7 +84,9 @@ class Provider(Protocol):
         """URL, headers (auth included) and body for a streaming call."""
         ...
 
-    def decoder(self) -> StreamDecoder: ...
+    def decoder(self, provider: str | None = None) -> StreamDecoder:
+        """A fresh decoder for one response; ``provider`` names it in errors (default: kind)."""
+        ...
 
     def error_from_response(
         self, status: int, headers: Mapping[str, str], body: bytes, provider: str

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from synapsis_actors.errors import InvalidStreamData
 from synapsis_actors.providers.sse import ServerSentEvent, SSEDecoder
 
+from .streams import split_at
+
 
 def decode_all(chunks: list[bytes], **kw: int) -> list[ServerSentEvent]:
     dec = SSEDecoder(**kw)
@@ -24,16 +26,6 @@ def decode_all(chunks: list[bytes], **kw: int) -> list[ServerSentEvent]:
         out.extend(dec.feed(chunk))
     out.extend(dec.close())
     return out
-
-
-def split_at(body: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(max(c, 0), len(body)) for c in cuts})
-    pieces, start = [], 0
-    for p in points:
-        pieces.append(body[start:p])
-        start = p
-    pieces.append(body[start:])
-    return pieces
 
 
 def oracle(body: bytes) -> list[tuple[str, str, str]]:

@@ -1,0 +1,255 @@
+"""Normalized events -> ``AssistantMessage``.
+
+``Accumulator`` keeps one reply's content blocks in the order they first
+appeared (text, thinking with its signature, redacted thinking, tool calls),
+the usage (replaced, never added) and the stop reason. The provider decoders
+call its methods directly (no per-event type dispatch); ``add(event)`` is the
+same for code that only has the normalized events, e.g. a caller rebuilding
+a reply from ``ProviderChunk`` messages.
+
+Tool-call arguments arrive as JSON text fragments: they are appended to a
+list and joined and parsed once, when the call ends, so assembling a call is
+linear in its size. Arguments that are empty are ``{}``; arguments that do
+not parse, or parse to something other than an object (a call cut off by the
+token limit), give ``ToolCall(input=None, error=..., arguments=<text>)``,
+never ``{}``: such a call must not be run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .types import (
+    AssistantMessage,
+    Event,
+    MessageStart,
+    Part,
+    StopReason,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    ThinkingSignature,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolUsePart,
+    Usage,
+    UsageUpdate,
+)
+
+_PREVIEW = 200
+
+
+def parse_arguments(
+    text: str, *, cut_off: bool = False
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse a tool call's JSON arguments: ``(input, None)`` or ``(None, error)``.
+
+    Empty (or blank) arguments are ``{}`` (a call with no parameters).
+    ``cut_off`` says the reply hit its token limit, which the error mentions.
+    """
+    if not text or text.isspace():
+        return {}, None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        why = "cut off by the token limit" if cut_off else "invalid JSON"
+        detail = getattr(exc, "msg", str(exc))
+        return None, f"tool call arguments are {why}: {detail} (received {len(text)} characters)"
+    if not isinstance(value, dict):
+        return None, f"tool call arguments are a JSON {type(value).__name__}, not an object"
+    return value, None
+
+
+class _Block:
+    """One content block being assembled (mutable, internal)."""
+
+    __slots__ = ("call", "id", "initial", "kind", "name", "parts", "signature")
+
+    def __init__(self, kind: str, id: str = "", name: str = "") -> None:
+        self.kind = kind  # "text" | "thinking" | "redacted" | "tool"
+        self.parts: list[str] = []
+        self.signature: str | None = None
+        self.id = id
+        self.name = name
+        self.initial: dict[str, Any] | None = None
+        self.call: ToolCall | None = None
+
+
+class Accumulator:
+    """Builds one ``AssistantMessage`` from a reply's events. Not thread-safe; cheap."""
+
+    __slots__ = (
+        "_add",
+        "_blocks",
+        "id",
+        "model",
+        "other_choices",
+        "raw_stop_reason",
+        "refusal",
+        "stop_reason",
+        "usage",
+    )
+
+    def __init__(self) -> None:
+        self._blocks: dict[int, _Block] = {}
+        self.id: str | None = None
+        self.model: str | None = None
+        self.usage = Usage()
+        self.stop_reason: StopReason | None = None
+        self.raw_stop_reason: str | None = None
+        self.refusal: list[str] = []
+        self.other_choices: list[AssistantMessage] = []
+        self._add: dict[type, Any] = {
+            MessageStart: lambda e: self.start(e.id, e.model),
+            TextDelta: lambda e: self.text(e.index, e.text),
+            ThinkingDelta: lambda e: self.thinking(e.index, e.text),
+            ThinkingSignature: lambda e: self.signature(e.index, e.signature),
+            ToolCallStart: lambda e: self.tool_start(e.index, e.id, e.name),
+            ToolCallDelta: lambda e: self.tool_delta(e.index, e.arguments),
+            ToolCallEnd: self._tool_end_event,
+            UsageUpdate: lambda e: self.set_usage(e.usage),
+        }
+
+    # ------------------------------------------------------------ generic entry
+
+    def add(self, event: Event) -> None:
+        """Apply one normalized event (pings and raw events change nothing)."""
+        handler = self._add.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    # ------------------------------------------------------------ direct API
+
+    def start(self, id: str | None, model: str | None) -> None:
+        if id:
+            self.id = id
+        if model:
+            self.model = model
+
+    def _block(self, index: int, kind: str) -> _Block:
+        block = self._blocks.get(index)
+        if block is None:
+            block = self._blocks[index] = _Block(kind)
+        return block
+
+    def text(self, index: int, text: str) -> None:
+        block = self._blocks.get(index)
+        if block is None:
+            block = self._blocks[index] = _Block("text")
+        block.parts.append(text)
+
+    def thinking(self, index: int, text: str) -> None:
+        block = self._blocks.get(index)
+        if block is None:
+            block = self._blocks[index] = _Block("thinking")
+        block.parts.append(text)
+
+    def signature(self, index: int, signature: str) -> None:
+        # A signature covers the whole block: the last one sent wins.
+        self._block(index, "thinking").signature = signature
+
+    def redacted(self, index: int, data: str) -> None:
+        self._block(index, "redacted").parts.append(data)
+
+    def tool_start(
+        self, index: int, id: str, name: str, initial: dict[str, Any] | None = None
+    ) -> None:
+        block = self._block(index, "tool")
+        block.kind = "tool"
+        if id:
+            block.id = id
+        if name:
+            block.name = name
+        if initial:
+            block.initial = initial
+
+    def tool_delta(self, index: int, fragment: str) -> None:
+        block = self._blocks.get(index)
+        if block is None:
+            block = self._blocks[index] = _Block("tool")
+        block.parts.append(fragment)
+
+    def tool_end(self, index: int) -> ToolCall:
+        """Close call ``index``: join its fragments and parse them, once."""
+        block = self._block(index, "tool")
+        if block.call is None:
+            block.call = self._finish_call(block)
+        return block.call
+
+    def open_tool_calls(self) -> list[int]:
+        """Indexes of tool calls started but not ended (to flush at the end)."""
+        return [i for i, b in self._blocks.items() if b.kind == "tool" and b.call is None]
+
+    def has_tool_calls(self) -> bool:
+        return any(b.kind == "tool" for b in self._blocks.values())
+
+    def set_usage(self, usage: Usage) -> None:
+        self.usage = usage
+
+    def set_stop(self, raw: str | None, normalized: StopReason | None) -> None:
+        self.raw_stop_reason = raw
+        self.stop_reason = normalized
+
+    # ------------------------------------------------------------ result
+
+    def message(self) -> AssistantMessage:
+        """The reply so far (open tool calls are parsed, not closed)."""
+        texts: list[str] = []
+        thinking: list[str] = []
+        calls: list[ToolCall] = []
+        parts: list[Part] = []
+        for block in self._blocks.values():
+            kind = block.kind
+            if kind == "text":
+                text = "".join(block.parts)
+                if text:
+                    texts.append(text)
+                    parts.append(TextPart(text))
+            elif kind == "thinking":
+                text = "".join(block.parts)
+                thinking.append(text)
+                if text or block.signature:
+                    parts.append(ThinkingPart(text, block.signature))
+            elif kind == "redacted":
+                parts.append(ThinkingPart("".join(block.parts), redacted=True))
+            else:
+                call = block.call or self._finish_call(block)
+                calls.append(call)
+                parts.append(ToolUsePart(call.id, call.name, call.input or {}))
+        return AssistantMessage(
+            text="".join(texts),
+            thinking="".join(thinking),
+            tool_calls=calls,
+            usage=self.usage,
+            stop_reason=self.stop_reason,
+            raw_stop_reason=self.raw_stop_reason,
+            id=self.id,
+            model=self.model,
+            blocks=parts,
+            refusal="".join(self.refusal) if self.refusal else None,
+            other_choices=self.other_choices,
+        )
+
+    # ------------------------------------------------------------ internals
+
+    def _finish_call(self, block: _Block) -> ToolCall:
+        text = "".join(block.parts)
+        if not block.parts and block.initial:
+            # The whole input came in the start block (some proxies).
+            return ToolCall(block.id, block.name, dict(block.initial), json.dumps(block.initial))
+        value, error = parse_arguments(text, cut_off=self.stop_reason == "max_tokens")
+        return ToolCall(block.id, block.name, value, text, error)
+
+    def _tool_end_event(self, event: ToolCallEnd) -> None:
+        block = self._block(event.index, "tool")
+        block.kind = "tool"
+        block.id = event.id or block.id
+        block.name = event.name or block.name
+        if block.call is None:
+            block.call = ToolCall(
+                block.id, block.name, event.input, "".join(block.parts), event.error
+            )

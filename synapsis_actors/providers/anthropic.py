@@ -1,0 +1,428 @@
+"""The Anthropic Messages wire format: request JSON out, SSE events in.
+
+Request (``format_request``): ``system`` apart from the messages,
+``max_tokens`` defaulting to 8192 (raised above a larger thinking budget),
+tools, ``tool_choice``, ``thinking`` with a token budget, images (base64 or
+URL), tool results, and the assistant's thinking blocks sent back with their
+signatures (redacted thinking verbatim; unsigned thinking from another
+vendor is left out, since the API rejects it). Headers: ``x-api-key`` and
+``Authorization: Bearer`` (compatible proxies read either) and
+``anthropic-version: 2023-06-01``; URL ``base_url + /v1/messages``.
+
+Stream (``AnthropicDecoder``): message_start, content_block_start / delta /
+stop, message_delta, message_stop, ping, error (Q1-Q6):
+
+* text, thinking, signature deltas become ``TextDelta``, ``ThinkingDelta``,
+  ``ThinkingSignature``; ``tool_use`` blocks become ``ToolCallStart`` /
+  ``ToolCallDelta`` / ``ToolCallEnd`` and tool calls of the reply;
+* server_tool_use, mcp_tool_use and ``*_tool_result`` blocks (run by the
+  provider), citations deltas and any unknown event, block or delta are
+  ``RawEvent`` chunks and never tool calls;
+* usage: message_start's, then each message_delta's fields replace it;
+* ``event: error`` ends the stream with its typed error (overloaded ->
+  ``Overloaded``, rate_limit -> ``RateLimited``, api_error -> ``ServerError``,
+  ...);
+* blocks still open at message_stop or at the end of the body are closed
+  (some proxies omit the last content_block_stop); a body that ends before
+  message_delta/message_stop is ``StreamInterrupted``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cattrs
+
+from . import errormap
+from .base import HttpRequest, StreamDecoder
+from .common import BaseProvider, JsonEventDecoder, auth_headers, base_url, join_path
+from .config import ProviderConfig
+from .profiles import PROFILES, Profile
+from .types import (
+    STOP_REASONS,
+    Event,
+    ImagePart,
+    Message,
+    MessageStart,
+    Ping,
+    RawEvent,
+    Request,
+    StopReason,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    ThinkingSignature,
+    Tool,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolResultPart,
+    ToolUsePart,
+    Usage,
+    UsageUpdate,
+)
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 8192
+
+# ---------------------------------------------------------------- request side
+
+#: The converter for this wire format: normalized parts -> Messages API blocks.
+converter = cattrs.Converter()
+
+
+def _image(part: ImagePart) -> dict[str, Any]:
+    if part.url is not None:
+        return {"type": "image", "source": {"type": "url", "url": part.url}}
+    return {
+        "type": "image",
+        "source": {"type": "base64", "media_type": part.media_type, "data": part.data or ""},
+    }
+
+
+def _tool_result(part: ToolResultPart) -> dict[str, Any]:
+    content: Any = part.content
+    if not isinstance(content, str):
+        content = [converter.unstructure(p) for p in content]
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.tool_use_id}
+    block["content"] = content
+    if part.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _thinking(part: ThinkingPart) -> dict[str, Any] | None:
+    if part.redacted:
+        return {"type": "redacted_thinking", "data": part.text}
+    if not part.signature:
+        return None  # unsigned thinking (another vendor's reasoning): the API rejects it
+    return {"type": "thinking", "thinking": part.text, "signature": part.signature}
+
+
+converter.register_unstructure_hook(TextPart, lambda p: {"type": "text", "text": p.text})
+converter.register_unstructure_hook(ImagePart, _image)
+converter.register_unstructure_hook(
+    ToolUsePart, lambda p: {"type": "tool_use", "id": p.id, "name": p.name, "input": p.input}
+)
+converter.register_unstructure_hook(ToolResultPart, _tool_result)
+converter.register_unstructure_hook(ThinkingPart, _thinking)
+converter.register_unstructure_hook(
+    Tool,
+    lambda t: {"name": t.name, "description": t.description, "input_schema": t.input_schema},
+)
+
+
+def _message(message: Message) -> dict[str, Any]:
+    blocks = [converter.unstructure(p) for p in message.content]
+    return {"role": message.role, "content": [b for b in blocks if b is not None]}
+
+
+def _tool_choice(choice: str) -> dict[str, Any]:
+    if choice in ("auto", "none"):
+        return {"type": choice}
+    if choice in ("any", "required"):
+        return {"type": "any"}
+    return {"type": "tool", "name": choice}
+
+
+def format_request(request: Request) -> dict[str, Any]:
+    """The Messages API body for ``request`` (streaming)."""
+    max_tokens = request.max_tokens
+    if max_tokens is None:
+        max_tokens = DEFAULT_MAX_TOKENS
+        if request.thinking_budget is not None and request.thinking_budget >= max_tokens:
+            # max_tokens must exceed the thinking budget; leave room for the answer.
+            max_tokens = request.thinking_budget + DEFAULT_MAX_TOKENS
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": max_tokens,
+        "messages": [_message(m) for m in request.messages],
+        "stream": True,
+    }
+    if request.system:
+        body["system"] = request.system
+    if request.tools:
+        body["tools"] = [converter.unstructure(t) for t in request.tools]
+    if request.tool_choice:
+        body["tool_choice"] = _tool_choice(request.tool_choice)
+    if request.thinking_budget is not None:
+        body["thinking"] = {"type": "enabled", "budget_tokens": request.thinking_budget}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
+    body.update(request.extra)
+    return body
+
+
+# ---------------------------------------------------------------- stream side
+
+_PING = Ping()
+_RAW_BLOCK_START = RawEvent("content_block_start")
+_RAW_BLOCK_STOP = RawEvent("content_block_stop")
+_RAW_MESSAGE_DELTA = RawEvent("message_delta")
+_RAW_MESSAGE_STOP = RawEvent("message_stop")
+_RAW_INPUT_JSON = RawEvent("input_json_delta")
+_RAW_CITATIONS = RawEvent("citations_delta")
+_RAW_REDACTED = RawEvent("redacted_thinking")
+
+#: Stop reasons outside the normalized set that still have a normalized meaning.
+_STOP_ALIASES: dict[str, StopReason] = {"model_context_window_exceeded": "max_tokens"}
+
+
+def normalize_stop_reason(raw: str | None) -> StopReason | None:
+    if raw is None:
+        return None
+    if raw in STOP_REASONS:
+        return raw  # type: ignore[return-value]
+    return _STOP_ALIASES.get(raw)
+
+
+def _int(value: Any, default: int) -> int:
+    return value if type(value) is int else default
+
+
+class AnthropicDecoder(JsonEventDecoder):
+    """``StreamDecoder`` for the Messages API stream (see the module docstring)."""
+
+    def __init__(self, provider: str = "anthropic") -> None:
+        super().__init__(provider)
+        # index -> "text" | "thinking" | "redacted" | "tool" | "other"
+        self._kinds: dict[int, str] = {}
+        self._stopped = False  # message_delta with a stop_reason arrived
+        self._handlers: dict[str, Any] = {
+            "content_block_delta": self._block_delta,
+            "content_block_start": self._block_start,
+            "content_block_stop": self._block_stop,
+            "message_start": self._message_start,
+            "message_delta": self._message_delta,
+            "message_stop": self._message_stop,
+            "ping": self._ping,
+            "error": self._error_event,
+        }
+        self._deltas: dict[str, Any] = {
+            "text_delta": self._text_delta,
+            "input_json_delta": self._input_json_delta,
+            "thinking_delta": self._thinking_delta,
+            "signature_delta": self._signature_delta,
+            "citations_delta": self._citations_delta,
+        }
+
+    def _handle(self, name: str, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+        kind = obj.get("type", name)
+        handler = self._handlers.get(kind)
+        if handler is None:
+            out.append((RawEvent(kind if isinstance(kind, str) else name), obj))
+        else:
+            handler(obj, out)
+
+    # -------------------------------------------------------- message events
+
+    def _message_start(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+        message = obj["message"]
+        mid, model = message.get("id"), message.get("model")
+        self._acc.start(mid, model)
+        out.append((MessageStart(mid, model), obj))
+        usage = message.get("usage")
+        if usage:
+            out.append((UsageUpdate(self._usage(usage)), obj))
+
+    def _usage(self, usage: dict[str, Any]) -> Usage:
+        # Cumulative: every field present replaces the previous value.
+        cur = self._acc.usage
+        new = Usage(
+            _int(usage.get("input_tokens"), cur.input_tokens),
+            _int(usage.get("output_tokens"), cur.output_tokens),
+            _int(usage.get("cache_read_input_tokens"), cur.cache_read_tokens),
+            _int(usage.get("cache_creation_input_tokens"), cur.cache_creation_tokens),
+        )
+        self._acc.usage = new
+        return new
+
+    def _message_delta(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+        delta = obj.get("delta") or {}
+        raw = delta.get("stop_reason")
+        if raw is not None:
+            self._acc.set_stop(raw, normalize_stop_reason(raw))
+            self._stopped = True
+        usage = obj.get("usage")
+        if usage:
+            out.append((UsageUpdate(self._usage(usage)), obj))
+        else:
+            out.append((_RAW_MESSAGE_DELTA, obj))
+
+    def _message_stop(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+        self._flush(obj, out)
+        out.append((_RAW_MESSAGE_STOP, obj))
+        self._complete = True
+
+    def _ping(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+        out.append((_PING, obj))
+
+    def _error_event(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+        self._fail(errormap.error_from_payload(obj, provider=self._provider))
+
+    # -------------------------------------------------------- blocks
+
+    def _block_start(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+        index = obj["index"]
+        block = obj["content_block"]
+        kind = block.get("type")
+        acc = self._acc
+        if kind == "text":
+            self._kinds[index] = "text"
+            acc.text(index, "")
+            text = block.get("text")
+            if text:
+                acc.text(index, text)
+                out.append((TextDelta(index, text), obj))
+                return
+        elif kind == "tool_use":
+            self._kinds[index] = "tool"
+            tid, tname = block.get("id") or "", block.get("name") or ""
+            initial = block.get("input")
+            acc.tool_start(index, tid, tname, initial if type(initial) is dict else None)
+            out.append((ToolCallStart(index, tid, tname), obj))
+            return
+        elif kind == "thinking":
+            self._kinds[index] = "thinking"
+            acc.thinking(index, "")
+            text = block.get("thinking")
+            signature = block.get("signature")
+            if signature:
+                acc.signature(index, signature)
+            if text:
+                acc.thinking(index, text)
+                out.append((ThinkingDelta(index, text), obj))
+                return
+        elif kind == "redacted_thinking":
+            self._kinds[index] = "redacted"
+            acc.redacted(index, block.get("data") or "")
+            out.append((_RAW_REDACTED, obj))
+            return
+        else:
+            # server_tool_use, mcp_tool_use, *_tool_result, compaction, unknown:
+            # run by the provider or not ours to interpret.
+            self._kinds[index] = "other"
+        out.append((_RAW_BLOCK_START, obj))
+
+    def _block_delta(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+        delta = obj["delta"]
+        handler = self._deltas.get(delta.get("type"))
+        if handler is None:
+            kind = delta.get("type")
+            out.append((RawEvent(kind if isinstance(kind, str) else "content_block_delta"), obj))
+        else:
+            handler(obj["index"], delta, obj, out)
+
+    def _text_delta(
+        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
+    ) -> None:
+        text = delta["text"]
+        self._acc.text(index, text)
+        out.append((TextDelta(index, text), obj))
+
+    def _thinking_delta(
+        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
+    ) -> None:
+        text = delta["thinking"]
+        self._acc.thinking(index, text)
+        out.append((ThinkingDelta(index, text), obj))
+
+    def _signature_delta(
+        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
+    ) -> None:
+        signature = delta["signature"]
+        self._acc.signature(index, signature)
+        out.append((ThinkingSignature(index, signature), obj))
+
+    def _input_json_delta(
+        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
+    ) -> None:
+        if self._kinds.get(index) != "tool":
+            # A server or MCP tool's input: the provider runs it, not the caller.
+            out.append((_RAW_INPUT_JSON, obj))
+            return
+        fragment = delta["partial_json"]
+        if type(fragment) is not str:
+            raise TypeError("partial_json is not a string")
+        self._acc.tool_delta(index, fragment)
+        out.append((ToolCallDelta(index, fragment), obj))
+
+    def _citations_delta(
+        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
+    ) -> None:
+        out.append((_RAW_CITATIONS, obj))
+
+    def _block_stop(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+        index = obj["index"]
+        if self._kinds.get(index) == "tool":
+            self._end_tool(index, obj, out)
+        else:
+            out.append((_RAW_BLOCK_STOP, obj))
+
+    def _end_tool(self, index: int, raw: Any, out: list[tuple[Event, Any]]) -> None:
+        self._kinds[index] = "tool-done"
+        call = self._acc.tool_end(index)
+        out.append((ToolCallEnd(index, call.id, call.name, call.input, call.error), raw))
+
+    def _flush(self, raw: Any, out: list[tuple[Event, Any]]) -> None:
+        """Close tool blocks a proxy left open (no content_block_stop)."""
+        for index, kind in list(self._kinds.items()):
+            if kind == "tool":
+                self._end_tool(index, raw, out)
+
+    # -------------------------------------------------------- end of body
+
+    def _on_sentinel(self, out: list[tuple[Event, Any]]) -> None:  # pragma: no cover
+        raise AssertionError("the Messages API has no sentinel")
+
+    def _finish(self, out: list[tuple[Event, Any]]) -> None:
+        if self._complete:
+            return
+        self._flush(None, out)
+        if self._stopped:
+            # message_delta carried the stop reason: only message_stop is
+            # missing (some proxies); the reply is whole.
+            self._complete = True
+            return
+        self._interrupted("the stream ended before message_stop")
+
+
+# ---------------------------------------------------------------- the provider
+
+
+class AnthropicProvider(BaseProvider):
+    """The Messages API with one profile (Anthropic itself, or a compatible server)."""
+
+    def __init__(self, profile: Profile | None = None) -> None:
+        super().__init__(profile or PROFILES["anthropic"])
+
+    def format_request(self, request: Request) -> dict[str, Any]:
+        return format_request(request)
+
+    def build_request(self, config: ProviderConfig, request: Request) -> HttpRequest:
+        headers = {
+            "accept": "text/event-stream",
+            "content-type": "application/json",
+            "anthropic-version": ANTHROPIC_VERSION,
+            **auth_headers(config, self.profile),
+            **config.headers,
+        }
+        url = join_path(base_url(config, self.profile), "/messages", always=True)
+        return HttpRequest("POST", url, headers, format_request(request))
+
+    def decoder(self, provider: str | None = None) -> StreamDecoder:
+        return AnthropicDecoder(provider or self.profile.kind)
+
+    def models_request(self, config: ProviderConfig) -> HttpRequest:
+        headers = {
+            "anthropic-version": ANTHROPIC_VERSION,
+            **auth_headers(config, self.profile),
+            **config.headers,
+        }
+        url = join_path(base_url(config, self.profile), "/models", always=True)
+        return HttpRequest("GET", url, headers, None, {"limit": "1000"})

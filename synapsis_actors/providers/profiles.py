@@ -1,0 +1,188 @@
+"""Presets: each ``ProviderConfig.kind`` as data on top of one of two wire formats.
+
+A ``Profile`` says where a vendor lives (default base URL), how it wants the
+key (header style), which request knobs it takes, and where its stream puts
+usage, reasoning and errors. The wire-format code (``anthropic.py``,
+``openai.py``) reads these fields; no vendor gets its own class. Adding a
+vendor is adding one ``Profile`` here (see docs/providers.md).
+
+``get_provider(config)`` returns the shared, stateless provider for
+``config.kind`` (one instance per kind, built on first use).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+
+from .config import KINDS, ProviderConfig
+
+if TYPE_CHECKING:
+    from .base import Provider
+
+Wire = Literal["anthropic", "openai"]
+#: "anthropic": x-api-key + Authorization: Bearer (compatible proxies read either);
+#: "bearer": Authorization: Bearer; "api-key": Azure's api-key header.
+Auth = Literal["anthropic", "bearer", "api-key"]
+#: How ``Request.thinking_budget`` is sent: Anthropic's ``thinking`` object,
+#: OpenAI's ``reasoning_effort`` (low/medium/high from the budget), OpenRouter's
+#: ``reasoning: {max_tokens}``, or not at all (the model reasons or not by itself).
+ReasoningRequest = Literal["anthropic", "reasoning_effort", "openrouter", "none"]
+
+
+@attrs.frozen
+class Profile:
+    """One vendor preset: data only."""
+
+    kind: str
+    wire: Wire
+    #: None: the user must give ``base_url`` (Azure deployment URL).
+    base_url: str | None
+    auth: Auth = "bearer"
+    #: Local servers accept requests without a key.
+    api_key_required: bool = True
+    #: Query parameter carrying ``ProviderConfig.api_version`` (required when set).
+    api_version_param: str | None = None
+    #: Name of the output limit in the request body.
+    max_tokens_field: str = "max_tokens"
+    #: Send ``stream_options: {"include_usage": true}`` (usage-only final chunk).
+    include_usage: bool = True
+    #: Where a chunk carries usage: paths of keys, read in order, last found wins.
+    usage_paths: tuple[tuple[str, ...], ...] = (("usage",),)
+    #: Delta fields that carry reasoning text.
+    reasoning_fields: tuple[str, ...] = ("reasoning_content", "reasoning")
+    reasoning_request: ReasoningRequest = "none"
+    #: In-stream error shapes: "error" ({"error": {...}}), "object" ({"object": "error"}).
+    error_shapes: tuple[str, ...] = ("error", "object")
+    #: Encode tool names outside ^[a-zA-Z0-9_-]{1,64}$ (reversibly).
+    strict_tool_names: bool = True
+    #: Human notes for the docs.
+    quirks: str = ""
+
+
+PROFILES: dict[str, Profile] = {
+    p.kind: p
+    for p in (
+        Profile(
+            "anthropic",
+            "anthropic",
+            "https://api.anthropic.com",
+            auth="anthropic",
+            reasoning_request="anthropic",
+            strict_tool_names=False,
+            quirks="Messages API; system apart; event: error after 200; proxies may omit "
+            "the last content_block_stop.",
+        ),
+        Profile(
+            "openai",
+            "openai",
+            "https://api.openai.com/v1",
+            max_tokens_field="max_completion_tokens",
+            reasoning_request="reasoning_effort",
+            quirks="Reference chat completions; also the kind for any unknown "
+            "OpenAI-compatible server (all usage/reasoning/error shapes are read).",
+        ),
+        Profile(
+            "ollama",
+            "openai",
+            "http://localhost:11434/v1",
+            api_key_required=False,
+            quirks="Tool-call deltas without index; gpt-oss reasoning in delta.reasoning.",
+        ),
+        Profile(
+            "openrouter",
+            "openai",
+            "https://openrouter.ai/api/v1",
+            reasoning_request="openrouter",
+            quirks="SSE comments ': OPENROUTER PROCESSING' as keep-alives; errors as "
+            'a chunk {"error": {...}}; reasoning in delta.reasoning (+ reasoning_details).',
+        ),
+        Profile(
+            "groq",
+            "openai",
+            "https://api.groq.com/openai/v1",
+            usage_paths=(("usage",), ("x_groq", "usage")),
+            quirks="Usage also in x_groq.usage; errors as 'event: error' lines; "
+            "whole tool calls in one chunk.",
+        ),
+        Profile(
+            "deepseek",
+            "openai",
+            "https://api.deepseek.com/v1",
+            quirks="Reasoning in delta.reasoning_content; usage in the finish chunk.",
+        ),
+        Profile(
+            "vllm",
+            "openai",
+            "http://localhost:8000/v1",
+            api_key_required=False,
+            quirks='Errors as {"object": "error"}; may send cumulative usage on every '
+            "chunk; reasoning in delta.reasoning (older: reasoning_content).",
+        ),
+        Profile(
+            "llamacpp",
+            "openai",
+            "http://localhost:8080/v1",
+            api_key_required=False,
+            quirks="Reasoning in delta.reasoning_content; extra 'timings' object.",
+        ),
+        Profile(
+            "lmstudio",
+            "openai",
+            "http://localhost:1234/v1",
+            api_key_required=False,
+            quirks="Plain OpenAI-compatible local server.",
+        ),
+        Profile(
+            "mistral",
+            "openai",
+            "https://api.mistral.ai/v1",
+            include_usage=False,
+            quirks="Content may be an array of parts (text and thinking); tool calls "
+            "without index, whole in one chunk; usage always in the finish chunk.",
+        ),
+        Profile(
+            "together",
+            "openai",
+            "https://api.together.xyz/v1",
+            quirks="Reasoning models may put <think> tags in content (kept as text).",
+        ),
+        Profile(
+            "azure",
+            "openai",
+            None,
+            auth="api-key",
+            api_version_param="api-version",
+            max_tokens_field="max_completion_tokens",
+            reasoning_request="reasoning_effort",
+            quirks="base_url is the deployment URL; api-key header; api-version query; "
+            "first chunk may be choices: [] with prompt_filter_results; delta may be null.",
+        ),
+    )
+}
+
+assert set(PROFILES) == set(KINDS), "every ProviderConfig kind needs a profile"
+
+
+def profile_for(kind: str) -> Profile:
+    """The preset for ``kind`` (``KeyError`` if unknown: ProviderConfig validates kinds)."""
+    return PROFILES[kind]
+
+
+@functools.cache
+def _provider_for_kind(kind: str) -> Provider:
+    # Imported here: the wire-format modules import this one for Profile.
+    from .anthropic import AnthropicProvider
+    from .openai import OpenAIProvider
+
+    profile = PROFILES[kind]
+    if profile.wire == "anthropic":
+        return AnthropicProvider(profile)
+    return OpenAIProvider(profile)
+
+
+def get_provider(config: ProviderConfig) -> Provider:
+    """The shared, stateless provider for ``config.kind`` (cached per kind)."""
+    return _provider_for_kind(config.kind)
