@@ -7,6 +7,7 @@ private in spirit, one concept each:
 
 ``spec``        ChildSpec and flag validation
 ``supervisor``  Supervisor, open_supervisor, SupervisorHandle
+``dynamic``     DynamicSupervisor, TaskSupervisor (start_nolink), their handles
 ``telemetry``   events and their subscription
 ``signals``     Shutdown, the normal-exit signal
 
@@ -17,6 +18,16 @@ the OTP semantics each test proves.
 from __future__ import annotations
 
 from . import telemetry
+from .dynamic import (
+    ChildHandle,
+    DynamicSupervisor,
+    DynamicSupervisorHandle,
+    TaskHandle,
+    TaskSupervisor,
+    TaskSupervisorHandle,
+    open_dynamic_supervisor,
+    open_task_supervisor,
+)
 from .signals import Shutdown
 from .spec import ChildSpec, ChildType, RestartType, ShutdownValue, Strategy
 from .supervisor import (
@@ -31,18 +42,26 @@ from .telemetry import TelemetryEvent, subscribe, subscribed
 
 __all__ = [
     "ChildCounts",
+    "ChildHandle",
     "ChildInfo",
     "ChildSpec",
     "ChildState",
     "ChildType",
+    "DynamicSupervisor",
+    "DynamicSupervisorHandle",
     "RestartType",
     "Shutdown",
     "ShutdownValue",
     "Strategy",
     "Supervisor",
     "SupervisorHandle",
+    "TaskHandle",
+    "TaskSupervisor",
+    "TaskSupervisorHandle",
     "TelemetryEvent",
+    "open_dynamic_supervisor",
     "open_supervisor",
+    "open_task_supervisor",
     "subscribe",
     "subscribed",
     "telemetry",

@@ -21,7 +21,14 @@ import trio
 from .signals import Shutdown
 from .spec import ChildSpec, ShutdownValue
 
-__all__ = ["Incarnation", "Intensity", "StartStatus", "exit_reason", "should_restart"]
+__all__ = [
+    "Incarnation",
+    "Intensity",
+    "StartStatus",
+    "cancel_and_wait",
+    "exit_reason",
+    "should_restart",
+]
 
 
 class StartStatus:
@@ -107,17 +114,22 @@ class Incarnation:
         its unwinding in the nursery. ``"brutal_kill"`` does not wait at all.
         """
         self.stop_requested = True
-        self.scope.cancel()
-        if self.done.is_set():
-            return True
-        if shutdown == "brutal_kill":
-            return True
-        if shutdown == "infinity":
-            await self.done.wait()
-            return True
-        with trio.move_on_after(shutdown):
-            await self.done.wait()
-        return self.done.is_set()
+        return await cancel_and_wait(self.scope, self.done, shutdown)
+
+
+async def cancel_and_wait(
+    scope: trio.CancelScope, done: trio.Event, shutdown: ShutdownValue
+) -> bool:
+    """Cancel ``scope``; wait for ``done`` per ``shutdown``; False if it timed out."""
+    scope.cancel()
+    if done.is_set() or shutdown == "brutal_kill":
+        return True
+    if shutdown == "infinity":
+        await done.wait()
+        return True
+    with trio.move_on_after(shutdown):
+        await done.wait()
+    return done.is_set()
 
 
 def exit_reason(inc: Incarnation) -> object:
