@@ -42,7 +42,7 @@ from ._child import timeout_text as _timeout_text
 from ._lifecycle import open_behaviour
 from .spec import ChildSpec, ShutdownValue, SupervisorBehaviour, check_intensity, check_shutdown
 from .spec import is_async_callable as _is_async
-from .supervisor import ChildCounts, ChildInfo, ChildState, _auto_name, counts
+from .supervisor import ChildCounts, ChildInfo, ChildState, HandleBase, _auto_name, counts
 
 __all__ = [
     "ChildHandle",
@@ -230,25 +230,11 @@ class TaskSupervisor(DynamicSupervisor):
         await _DynamicCore(self).run(task_status)  # type: ignore[arg-type]
 
 
-class DynamicSupervisorHandle:
+class DynamicSupervisorHandle(HandleBase):
     """What ``await nursery.start(DynamicSupervisor().run)`` returns."""
 
-    __slots__ = ("_core",)
-
-    def __init__(self, core: _DynamicCore) -> None:
-        self._core = core
-
-    def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"<{type(self).__name__} {self.name!r} {state} children={len(self._core.children)}>"
-
-    @property
-    def name(self) -> str:
-        return self._core.name
-
-    @property
-    def running(self) -> bool:
-        return self._core.accepting
+    __slots__ = ()
+    _core: _DynamicCore
 
     def children(self) -> list[_Child]:
         """The live children (ChildHandle / TaskHandle), in start order."""

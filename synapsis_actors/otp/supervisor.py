@@ -223,7 +223,29 @@ class Supervisor(SupervisorBehaviour):
         )
 
 
-class SupervisorHandle:
+class HandleBase:
+    """What every supervisor handle has: its name, whether it runs, a repr."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: Any) -> None:
+        self._core = core
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<{type(self).__name__} {self.name!r} {state} children={len(self._core.children)}>"
+
+    @property
+    def name(self) -> str:
+        return str(self._core.name)
+
+    @property
+    def running(self) -> bool:
+        """True until the supervisor starts shutting down."""
+        return bool(self._core.accepting)
+
+
+class SupervisorHandle(HandleBase):
     """What ``await nursery.start(sup.run)`` returns: introspection and management.
 
     The synchronous methods read a snapshot; the async ones are executed by
@@ -232,22 +254,8 @@ class SupervisorHandle:
     the supervisor has stopped.
     """
 
-    __slots__ = ("_core",)
-
-    def __init__(self, core: _Core) -> None:
-        self._core = core
-
-    def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"<SupervisorHandle {self.name!r} {state}>"
-
-    @property
-    def name(self) -> str:
-        return self._core.name
-
-    @property
-    def running(self) -> bool:
-        return self._core.accepting
+    __slots__ = ()
+    _core: _Core
 
     def which_children(self) -> list[ChildInfo]:
         """One :class:`ChildInfo` per child spec, in start order."""
