@@ -358,7 +358,10 @@ class _Responder:
         ctx = self._context(view, reply)
         if not view.stream:
             await self._start(200, "application/json", extra)
-            events = [WireEvent(wire.json_bytes(wire.body_for(flavor, reply, ctx)), "final")]
+            data = wire.json_bytes(wire.body_for(flavor, reply, ctx))
+            # A truncated JSON body is its first half: valid HTTP, invalid JSON.
+            half = len(data) // 2
+            events = [WireEvent(data[:half], "content"), WireEvent(data[half:], "final")]
             return await self._stream(flavor, events, fault, step.delay, ctx)
         await self._start(200, "text/event-stream; charset=utf-8", extra)
         return await self._stream(

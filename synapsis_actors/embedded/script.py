@@ -225,7 +225,8 @@ class Fault:
       ``{"object": "error"}`` with ``error_style="vllm"``); the body then ends.
     * ``truncate``: the body ends cleanly (valid HTTP) but without the final
       events: no message_delta / message_stop (Anthropic), no finish_reason
-      chunk, usage chunk or ``[DONE]`` (OpenAI).
+      chunk, usage chunk or ``[DONE]`` (OpenAI). A non-streaming JSON body
+      is cut in half (it is written in two halves, which count as 2 events).
     * ``oversized_line=N``: a valid JSON ``data:`` line of N bytes (padding
       included) inserted before event ``oversized_at``.
     """
