@@ -8,6 +8,8 @@ private in spirit, one concept each:
 ``spec``        ChildSpec and flag validation
 ``supervisor``  Supervisor, open_supervisor, SupervisorHandle
 ``dynamic``     DynamicSupervisor, TaskSupervisor (start_nolink), their handles
+``actor``       Actor (GenServer), ActorRef (call / cast / send), Caller, NOREPLY
+``registry``    Registry of unique names, Registration
 ``telemetry``   events and their subscription
 ``signals``     Shutdown, the normal-exit signal
 
@@ -18,6 +20,7 @@ the OTP semantics each test proves.
 from __future__ import annotations
 
 from . import telemetry
+from .actor import NOREPLY, Actor, ActorRef, Caller
 from .dynamic import (
     ChildHandle,
     DynamicSupervisor,
@@ -28,6 +31,7 @@ from .dynamic import (
     open_dynamic_supervisor,
     open_task_supervisor,
 )
+from .registry import Registration, Registry
 from .signals import Shutdown
 from .spec import ChildSpec, ChildType, RestartType, ShutdownValue, Strategy
 from .supervisor import (
@@ -41,6 +45,10 @@ from .supervisor import (
 from .telemetry import TelemetryEvent, subscribe, subscribed
 
 __all__ = [
+    "NOREPLY",
+    "Actor",
+    "ActorRef",
+    "Caller",
     "ChildCounts",
     "ChildHandle",
     "ChildInfo",
@@ -49,6 +57,8 @@ __all__ = [
     "ChildType",
     "DynamicSupervisor",
     "DynamicSupervisorHandle",
+    "Registration",
+    "Registry",
     "RestartType",
     "Shutdown",
     "ShutdownValue",
