@@ -78,6 +78,31 @@ from .providers.types import (
 )
 
 # --- OTP runtime (synapsis_actors/otp) ---
+from . import otp
+from .otp import (
+    NOREPLY,
+    Actor,
+    ActorRef,
+    Caller,
+    ChildCounts,
+    ChildHandle,
+    ChildInfo,
+    ChildSpec,
+    DynamicSupervisor,
+    DynamicSupervisorHandle,
+    Registration,
+    Registry,
+    Shutdown,
+    Supervisor,
+    SupervisorHandle,
+    TaskHandle,
+    TaskSupervisor,
+    TaskSupervisorHandle,
+    TelemetryEvent,
+    open_dynamic_supervisor,
+    open_supervisor,
+    open_task_supervisor,
+)
 
 # --- providers and streaming ---
 from .providers.accumulate import Accumulator
