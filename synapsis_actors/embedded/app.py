@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Literal, TypeAlias
 
@@ -113,7 +114,6 @@ class EmbeddedApp:
         self.requests: list[ReceivedRequest] = []
         self.responses: list[ServedResponse] = []
         self._changed = trio.Event()
-        self.on_change: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         # Never show the expected key.
@@ -154,8 +154,6 @@ class EmbeddedApp:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = trio.Event()
-        if self.on_change is not None:
-            self.on_change()
 
     async def wait_changed(self) -> None:
         await self._changed.wait()
@@ -194,7 +192,7 @@ class EmbeddedApp:
             index=len(self.requests),
             method=method,
             path=path,
-            query=scope.get("query_string", b"").decode("latin-1"),
+            query=_redact_query(scope.get("query_string", b"").decode("latin-1")),
             http_version=scope.get("http_version", "1.1"),
             headers=tuple((k, REDACTED if k in _SECRET_HEADERS else v) for k, v in headers),
             body=body,
@@ -207,8 +205,9 @@ class EmbeddedApp:
         self._notify()
         responder = _Responder(self, record, send, receive)
 
-        chat = path in ("/v1/messages", "/v1/chat/completions", "/chat/completions")
-        models = path in ("/v1/models", "/models")
+        # Any prefix before /chat/completions: Azure's /openai/deployments/NAME/...
+        chat = path == "/v1/messages" or path.endswith("/chat/completions")
+        models = path.endswith("/models")
         if not chat and not models:
             await responder.json(404, wire.error_body(flavor, 404, f"No route for {path}"))
         elif (chat and method != "POST") or (models and method != "GET"):
@@ -257,11 +256,9 @@ class _Responder:
     async def _write(self, message: Message) -> None:
         try:
             await self._send(message)
-        except (OSError, RuntimeError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise _Disconnected from exc
         except Exception as exc:
-            # hypercorn's protocol layer raises its own errors (h11/h2) when the
-            # peer is gone; every failed write means the same thing here.
+            # OSError, trio's stream errors, or h11/h2 protocol errors from
+            # hypercorn when the peer is gone: a failed write means the same.
             raise _Disconnected from exc
 
     async def _start(self, status: int, content_type: str, extra: list[tuple[str, str]]) -> None:
@@ -469,6 +466,21 @@ def _route_flavor(path: str, headers: list[tuple[str, str]]) -> Flavor:
         return "openai"
     names = {k for k, _ in headers}
     return "anthropic" if "anthropic-version" in names or "x-api-key" in names else "openai"
+
+
+_SECRET_QUERY = frozenset(("key", "api_key", "api-key", "apikey", "access_token", "token"))
+
+
+def _redact_query(query: str) -> str:
+    """The query string with credential-looking parameter values redacted."""
+    if not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, eq, _ = part.partition("=")
+        secret = eq and urllib.parse.unquote_plus(name).lower() in _SECRET_QUERY
+        parts.append(f"{name}={REDACTED}" if secret else part)
+    return "&".join(parts)
 
 
 def _credential(headers: list[tuple[str, str]]) -> tuple[str | None, str | None]:

@@ -258,3 +258,20 @@ async def test_echo_respects_max_tokens_like_a_model() -> None:
     assert message["stop_reason"] == "max_tokens"
     assert len(message["content"][0]["text"].split()) == 3
     assert message["usage"]["output_tokens"] == 3
+
+
+async def test_azure_deployment_path_and_query_keys_are_redacted_in_the_log() -> None:
+    async with open_embedded_provider() as server, httpx.AsyncClient() as client:
+        response = await client.post(
+            server.base_url + "/openai/deployments/gpt/chat/completions",
+            params={"api-version": "2024-10-21", "key": "sk-in-query"},
+            json=chat_body(stream=False),
+            headers={"api-key": "sk-azure"},
+        )
+    assert response.status_code == 200
+    assert response.json()["object"] == "chat.completion"
+    request = server.requests[0]
+    assert request.query == "api-version=2024-10-21&key=<redacted>"
+    assert request.credential == "api-key"
+    assert "sk-in-query" not in repr(server.requests)
+    assert "sk-azure" not in repr(server.requests)
