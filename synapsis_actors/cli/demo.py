@@ -156,8 +156,8 @@ async def _chaos(server: Any, state: DemoState, *, task_status: trio.TaskStatus[
 
 
 def _tree_lines(handle: Any, state: DemoState) -> list[tuple[str, str | None]]:
-    """The tree as (text, style) lines, from the supervisors' own ``which_children``."""
-    lines: list[tuple[str, str | None]] = [(f"{handle.name}  (one_for_one)", "bold")]
+    """A tree as (text, style) lines, from the supervisors' own ``which_children``."""
+    lines: list[tuple[str, str | None]] = [(f"{handle.name}", "bold")]
 
     def walk(sup: Any, prefix: str) -> None:
         try:
@@ -170,11 +170,16 @@ def _tree_lines(handle: Any, state: DemoState) -> list[tuple[str, str | None]]:
             worker = state.workers.get(str(child.id))
             detail = f"  {worker.status}" if worker and child.type == "worker" else ""
             done = f", {worker.streams} streams" if worker and worker.streams else ""
+            value = child.value
+            if hasattr(value, "start_nolink"):
+                # A task supervisor: one temporary task per open stream; count them.
+                detail = f"  {value.count_children().active} stream tasks running"
             style = {"running": None, "restarting": "yellow"}.get(child.state, "red")
             lines.append((f"{prefix}{branch}{child.id}  [{child.state}, restarts"
                           f" {child.restarts}{done}]{detail}", style))
-            if child.type == "supervisor" and child.value is not None:
-                walk(child.value, prefix + ("    " if last else "│   "))
+            if child.type == "supervisor" and not hasattr(value, "start_nolink") \
+                    and hasattr(value, "which_children"):
+                walk(value, prefix + ("    " if last else "│   "))
 
     walk(handle, "")
     return lines
@@ -218,8 +223,7 @@ async def run_demo(args: argparse.Namespace, out: Sink, err: Sink) -> BaseExcept
     try:
         with ExitStack() as hooks:
             hooks.enter_context(otp_telemetry.subscribed(state.on_supervision))
-            hooks.callback(provider_telemetry.detach, id(state))
-            provider_telemetry.attach(id(state), state.on_provider)
+            hooks.enter_context(provider_telemetry.subscribed(state.on_provider))
             async with open_embedded_provider(default=Step(delay=_PACE)) as server, \
                     open_runtime() as rt:
                 await rt.providers.register("embedded", ProviderConfig(
@@ -237,10 +241,11 @@ async def run_demo(args: argparse.Namespace, out: Sink, err: Sink) -> BaseExcept
                 with trio.move_on_after(seconds):
                     async with open_supervisor(children, max_restarts=20, max_seconds=5.0,
                                                name="demo") as handle:
+                        state.started = trio.current_time()
                         if out.styled:
-                            live = _start_live(handle, state)
+                            live = _start_live(state)
                             hooks.callback(live.stop)
-                        await _refresh(live, handle, state)
+                        await _refresh(live, [rt.supervisor, handle], state)
     except Exception as exc:
         return exc
     if live is None:
@@ -254,18 +259,17 @@ async def run_demo(args: argparse.Namespace, out: Sink, err: Sink) -> BaseExcept
     return None
 
 
-def _start_live(handle: Any, state: DemoState) -> Any:
+def _start_live(state: DemoState) -> Any:
     from rich.live import Live
 
-    state.tree = _tree_lines(handle, state)
     live = Live(_renderable(state), auto_refresh=False, transient=False)
     live.start()
     return live
 
 
-async def _refresh(live: Any, handle: Any, state: DemoState) -> None:
+async def _refresh(live: Any, handles: list[Any], state: DemoState) -> None:
     while True:
-        state.tree = _tree_lines(handle, state)
+        state.tree = [line for h in handles for line in _tree_lines(h, state)]
         if live is not None:
             live.update(_renderable(state), refresh=True)
         await trio.sleep(0.125)

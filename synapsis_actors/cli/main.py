@@ -87,15 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--model", help="model id (default: the provider's configured model)")
     chat.add_argument("--system", metavar="TEXT", help="system prompt")
     chat.add_argument("--max-tokens", type=int, metavar="N", help="reply length limit")
-    chat.add_argument(
-        "--thinking",
-        nargs="?",
-        type=int,
-        const=2048,
-        default=None,
-        metavar="BUDGET",
-        help="ask for extended thinking (token budget, default 2048) and show it dimmed",
-    )
+    chat.add_argument("--thinking", action="store_true",
+                      help="ask for extended thinking and show it (dimmed)")
+    chat.add_argument("--thinking-budget", type=int, default=2048, metavar="N",
+                      help="token budget of --thinking (default 2048)")
     _add_common(chat, top=False)
 
     providers = sub.add_parser("providers", help="list the configured providers (keys masked)")
@@ -187,7 +182,7 @@ class _Session:
         args = self.args
         prompt = _read_prompt(args.prompt, sys.stdin)
         name = self.pick(args.provider)
-        view = self.view = ChatView(self.out, self.err, show_thinking=args.thinking is not None)
+        view = self.view = ChatView(self.out, self.err, show_thinking=args.thinking)
         async with open_runtime() as rt, AsyncExitStack() as stack:
             try:
                 entry = await _open_provider(rt, stack, self.cfg, name)
@@ -197,7 +192,7 @@ class _Session:
                     messages=[Message.user(prompt)],
                     system=args.system,
                     max_tokens=args.max_tokens,
-                    thinking_budget=args.thinking,
+                    thinking_budget=args.thinking_budget if args.thinking else None,
                 )
                 timing = Timing()
                 done: ProviderDone | None = None
@@ -286,22 +281,37 @@ def _report(session: _Session, exc: BaseException) -> int:
     return code
 
 
-def _setup_debug_logging(scrub: Scrubber) -> None:
+def _setup_logging(scrub: Scrubber, *, debug: bool) -> None:
+    """Without ``--debug`` the library's own log records stay silent: the CLI
+    reports each failure in its one line, and Python's last-resort handler
+    would otherwise print warnings (with tracebacks) on stderr. With it,
+    everything from ``synapsis_actors`` (and httpx's request lines) is shown,
+    with known keys masked."""
     import logging
+
+    lib = logging.getLogger("synapsis_actors")
+    lib.propagate = False
+    if not debug:
+        lib.addHandler(logging.NullHandler())
+        return
 
     class _Redact(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
             record.msg = scrub(record.getMessage())
             record.args = None
+            if record.exc_info and record.exc_info[1] is not None:
+                record.exc_text = scrub("".join(traceback.format_exception(record.exc_info[1])))
+                record.exc_info = None
             return True
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_Redact())
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    for name, level in (("synapsis_actors", logging.DEBUG), ("httpx", logging.INFO)):
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        logger.addHandler(handler)
+    lib.setLevel(logging.DEBUG)
+    lib.addHandler(handler)
+    httpx_log = logging.getLogger("httpx")
+    httpx_log.setLevel(logging.INFO)
+    httpx_log.addHandler(handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -319,8 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         session.cfg = load(os.environ, args.config)
         scrub.add(session.cfg.secrets())
-        if args.debug:
-            _setup_debug_logging(scrub)
+        _setup_logging(scrub, debug=args.debug)
         if args.command == "providers":
             session.providers()
             return failures.OK
