@@ -82,6 +82,11 @@ class EmbeddedProvider:
     def openai_base_url(self) -> str:
         return self.base_url + "/v1"
 
+    @property
+    def default_model(self) -> str:
+        """The first model ``GET /v1/models`` lists (any model name is accepted)."""
+        return self.app.models[0] if self.app.models else "embedded-echo"
+
     # ------------------------------------------------------------- observation
 
     @property

@@ -4,6 +4,7 @@ disconnects stopping the handler, and a shutdown that never hangs."""
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 
 import h2.config
@@ -217,3 +218,31 @@ async def test_ipv6_loopback_url_has_brackets() -> None:
         assert server.base_url == f"http://[::1]:{server.port}"
         response = await client.get(server.openai_base_url + "/models")
     assert response.status_code == 200
+
+
+async def test_faults_and_disconnects_leave_no_log_noise(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    script = [
+        Step(Reply(text="a b c"), Fault(drop_after=2)),
+        Step(Reply(text="a b c"), Fault(drop_after=1, reset=True)),
+        STALL,
+    ]
+    async with open_embedded_provider(script=script) as server, httpx.AsyncClient() as client:
+        for _ in range(2):
+            with pytest.raises(httpx.TransportError):
+                await client.post(server.base_url + "/v1/messages", json=chat_body())
+        async with client.stream("POST", server.base_url + "/v1/messages", json=chat_body()) as r:
+            async for _ in r.aiter_lines():
+                break
+        with trio.fail_after(5):
+            await server.wait_responses(3)
+    assert [r.outcome for r in server.responses] == ["dropped", "dropped", "disconnected"]
+    noisy = [
+        r for r in caplog.records if r.name.startswith(("hypercorn", "synapsis_actors.embedded"))
+    ]
+    assert noisy == []
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ""
