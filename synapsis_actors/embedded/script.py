@@ -11,7 +11,9 @@ chat request, first from its FIFO queue, then from its default.
 Event positions (``drop_after``, ``stall_after``, ``malformed_at``,
 ``error_event_at``, ``oversized_at``) count the SSE events of the rendered
 stream from 0, pings included: ``drop_after=2`` sends events 0 and 1, then
-aborts the connection. Each event is written (and flushed) separately.
+aborts the connection. A position equal to the number of events means after
+the last one (a complete stream, then the abort); past that, never. Each
+event is written (and flushed) separately.
 """
 
 from __future__ import annotations

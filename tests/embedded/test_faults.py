@@ -352,3 +352,34 @@ async def test_raw_reply_status_and_drop_count_chunks() -> None:
                 async for piece in r.aiter_raw():
                     got += piece
     assert bytes(got) == b"abcd"
+
+
+async def test_client_timing_out_on_slow_headers_is_seen_as_a_disconnect(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with (
+        open_embedded_provider(script=[Fault(header_delay=30)]) as server,
+        httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client,
+    ):
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post(server.base_url + "/v1/messages", json=chat_body())
+        with trio.fail_after(1):
+            await server.wait_responses(1)
+            await server.wait_connections(0)
+    assert server.responses[0].outcome == "disconnected"
+    assert server.responses[0].status == 0  # no head was ever sent
+
+
+async def test_drop_after_the_last_event_leaves_a_complete_stream_without_its_http_end() -> None:
+    async with open_embedded_provider() as server, httpx.AsyncClient() as client:
+        server.enqueue(Step(REPLY, Fault(drop_after=9)))  # REPLY is 9 Anthropic events
+        received = bytearray()
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with client.stream(
+                "POST", server.base_url + "/v1/messages", json=chat_body()
+            ) as r:
+                async for piece in r.aiter_bytes():
+                    received += piece
+    events = json_events(bytes(received))
+    assert len(events) == 9
+    assert events[-1] == {"type": "message_stop"}
