@@ -56,6 +56,14 @@ ENV_PRESETS: tuple[tuple[str, str, str | None], ...] = (
     ("azure", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"),
 )
 
+
+def default_base_url(kind: str) -> str | None:
+    """The kind's default base URL (the presets' data), None when there is none (Azure)."""
+    from ..providers.profiles import PROFILES
+
+    profile = PROFILES.get(kind)
+    return profile.base_url if profile else None
+
 #: The model the CLI asks for when neither ``--model`` nor the config names one.
 #: Kinds missing here (vllm, llamacpp, lmstudio, azure) use the server's first listed model.
 DEFAULT_MODELS: Mapping[str, str] = {
@@ -112,6 +120,8 @@ class ProviderEntry:
     model: str | None = None
     origin: str = "env"
     options: dict[str, Any] = attrs.field(factory=dict)
+    #: A required variable besides the key that is not set (Azure's deployment, version).
+    missing_env: str | None = None
 
     @property
     def needs_key(self) -> bool:
@@ -126,6 +136,8 @@ class ProviderEntry:
         if self.missing_key:
             var = self.key_env or f"providers.{self.name}.api_key_env"
             raise ConfigError(var, f"not set; provider {self.name!r} needs an API key")
+        if self.missing_env:
+            raise ConfigError(self.missing_env, f"not set; provider {self.name!r} needs it")
         try:
             return ProviderConfig(
                 kind=self.kind,
@@ -212,13 +224,19 @@ def from_env(env: Mapping[str, str]) -> dict[str, ProviderEntry]:
         if key is None and url is None:
             continue
         options: dict[str, Any] = {}
-        model = None
+        model = missing = None
         if name == "azure":
-            options["api_version"] = _get(env, "OPENAI_API_VERSION")
-            model = _get(env, "AZURE_OPENAI_DEPLOYMENT")
+            # Azure's base_url is the deployment URL; the SDK builds it from these.
+            version, model = _get(env, "OPENAI_API_VERSION"), _get(env, "AZURE_OPENAI_DEPLOYMENT")
+            options["api_version"] = version
+            missing = next((var for var, value in (("AZURE_OPENAI_ENDPOINT", url),
+                            ("AZURE_OPENAI_DEPLOYMENT", model), ("OPENAI_API_VERSION", version))
+                            if value is None), None)
+            if url and model:
+                url = f"{url.rstrip('/')}/openai/deployments/{model}"
         found[name] = ProviderEntry(
             name, name, base_url=url, api_key=key, key_env=key_env, url_env=url_env,
-            model=model, options=options,
+            model=model, options=options, missing_env=missing,
         )
     host = _get(env, "OLLAMA_HOST")
     if host is not None:

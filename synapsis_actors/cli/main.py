@@ -28,7 +28,15 @@ import trio
 from .. import __version__
 from ..errors import ConfigError
 from . import failures
-from .config import DEFAULT_MODELS, EMBEDDED, ENV_PRESETS, CliConfig, ProviderEntry, mask_key
+from .config import (
+    DEFAULT_MODELS,
+    EMBEDDED,
+    ENV_PRESETS,
+    CliConfig,
+    ProviderEntry,
+    default_base_url,
+    mask_key,
+)
 from .render import ChatView, Scrubber, Sink, Timing, default_sinks, error, notice, table
 
 if TYPE_CHECKING:
@@ -124,7 +132,8 @@ def _read_prompt(prompt: str | None, stdin: IO[str]) -> str:
 
 
 def _target(entry: ProviderEntry) -> failures.Target:
-    return failures.Target(entry.name, entry.base_url, entry.key_env, entry.url_env)
+    url = entry.base_url or default_base_url(entry.kind)
+    return failures.Target(entry.name, url, entry.key_env, entry.url_env)
 
 
 async def _open_provider(
@@ -236,10 +245,12 @@ class _Session:
         for entry in cfg.providers.values():
             key = f"missing: set {entry.key_env}" if entry.missing_key else (
                 mask_key(entry.api_key) if entry.api_key else "(not needed)")
+            if entry.missing_env:
+                key += f"; set {entry.missing_env}"
             rows.append([
                 ("* " if entry.name == default else "  ") + entry.name,
                 entry.kind,
-                entry.base_url or "(kind default)",
+                entry.base_url or default_base_url(entry.kind) or "(none)",
                 key,
                 entry.model or DEFAULT_MODELS.get(entry.kind, "(first listed)"),
                 entry.origin,

@@ -53,6 +53,7 @@ def test_env_vendors_in_priority_order_and_base_urls(tmp_path: Path) -> None:
         AZURE_OPENAI_API_KEY="azure-key-0123456789",
         AZURE_OPENAI_ENDPOINT="https://res.openai.azure.com",
         OPENAI_API_VERSION="2024-10-21",
+        AZURE_OPENAI_DEPLOYMENT="gpt4o-prod",
     )
     cfg = load(env)
     assert list(cfg.providers) == ["anthropic", "openai", "azure", "ollama"]
@@ -63,8 +64,20 @@ def test_env_vendors_in_priority_order_and_base_urls(tmp_path: Path) -> None:
     assert KEY not in repr(cfg.providers["anthropic"])
     assert cfg.providers["ollama"].to_config().base_url == "http://127.0.0.1:11434/v1"
     assert cfg.providers["ollama"].to_config().api_key is None
-    assert cfg.providers["azure"].to_config().api_version == "2024-10-21"
+    azure = cfg.providers["azure"].to_config()
+    assert azure.api_version == "2024-10-21"
+    assert azure.base_url == "https://res.openai.azure.com/openai/deployments/gpt4o-prod"
+    assert azure.default_model == "gpt4o-prod"
     assert KEY in cfg.secrets()
+
+
+def test_azure_without_its_deployment_names_the_variable(tmp_path: Path) -> None:
+    cfg = load(_env(tmp_path, AZURE_OPENAI_API_KEY="azure-key-0123456789",
+                    AZURE_OPENAI_ENDPOINT="https://res.openai.azure.com",
+                    OPENAI_API_VERSION="2024-10-21"))
+    with pytest.raises(ConfigError) as info:
+        cfg.providers["azure"].to_config()
+    assert info.value.field == "AZURE_OPENAI_DEPLOYMENT"
 
 
 def test_named_vendor_without_key_names_the_variable(tmp_path: Path) -> None:
