@@ -109,6 +109,15 @@ from .providers.accumulate import Accumulator
 from .providers.base import HttpRequest, ModelInfo, Provider, StreamDecoder
 from .providers.profiles import PROFILES, Profile, get_provider
 from .providers.sse import ServerSentEvent, SSEDecoder
+from .streaming import (
+    Runtime,
+    RuntimeStatistics,
+    Stream,
+    StreamRef,
+    complete,
+    open_runtime,
+    open_stream,
+)
 
 # --- embedded local provider ---
 from .embedded import (

@@ -30,6 +30,67 @@ _log = logging.getLogger("synapsis_actors.streaming")
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
+class _SecretFilter(logging.Filter):
+    """Scrubs registered API keys from the records of the HTTP stack's loggers.
+
+    hpack logs every header it encodes at DEBUG level, the API key included,
+    and httpx/httpcore may log URLs: K1 says no log record may show a key.
+    The filter only runs for records those loggers actually emit (DEBUG
+    enabled), so it costs nothing otherwise.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("synapsis_actors.secrets")
+        self.secrets: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            scrubbed = message
+            for secret in self.secrets:
+                if secret in scrubbed:
+                    scrubbed = scrubbed.replace(secret, "[redacted]")
+            if scrubbed is not message:
+                record.msg, record.args = scrubbed, None
+        return True
+
+
+_SECRETS = _SecretFilter()
+#: Loggers of the HTTP stack that may print header values or URLs.
+_HTTP_LOGGERS = (
+    "hpack.hpack",
+    "hpack.table",
+    "h2.connection",
+    "httpcore.connection",
+    "httpcore.connection_pool",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpx",
+)
+
+
+def protect_secret(secret: str | None) -> None:
+    """Scrub ``secret`` from the HTTP stack's log records until :func:`release_secret`."""
+    if not secret:
+        return
+    if not _SECRETS.secrets:
+        for name in _HTTP_LOGGERS:
+            logger = logging.getLogger(name)
+            if _SECRETS not in logger.filters:
+                logger.addFilter(_SECRETS)
+    _SECRETS.secrets[secret] = _SECRETS.secrets.get(secret, 0) + 1
+
+
+def release_secret(secret: str | None) -> None:
+    """Undo one :func:`protect_secret` (the filter stays installed, empty, when unused)."""
+    if not secret or secret not in _SECRETS.secrets:
+        return
+    _SECRETS.secrets[secret] -= 1
+    if _SECRETS.secrets[secret] <= 0:
+        del _SECRETS.secrets[secret]
+
+
 def _verify(value: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
     # httpx 0.28 deprecates a CA bundle path for ``verify``: build the context here.
     if isinstance(value, str):
@@ -38,7 +99,8 @@ def _verify(value: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
 
 
 def open_client(config: ProviderConfig) -> httpx.AsyncClient:
-    """A new client for ``config``. The caller owns it and must ``aclose()`` it.
+    """A new client for ``config``. The caller owns it and must ``aclose()`` it,
+    then call ``release_secret(config.api_key)``.
 
     ``trust_env`` stays on so ``HTTPS_PROXY``/``NO_PROXY`` and ``SSL_CERT_FILE``
     work as with the vendors' SDKs. Redirects are not followed: a provider
@@ -46,6 +108,7 @@ def open_client(config: ProviderConfig) -> httpx.AsyncClient:
     API key to another host.
     """
     timeout = httpx.Timeout(connect=config.connect_timeout, read=None, write=None, pool=None)
+    protect_secret(config.api_key)
     return httpx.AsyncClient(
         http2=config.http2,
         verify=_verify(config.verify),
@@ -76,6 +139,64 @@ async def close_response(response: httpx.Response, *, finished: bool) -> None:
 _CLOSE_GRACE = 2.0
 
 
+class H2Tracker:
+    """Remembers the HTTP/2 connection and stream id of one request (an httpcore trace hook).
+
+    Install with ``request.extensions["trace"] = tracker``. Needed because a
+    request abandoned before its response headers (a first-event limit on
+    slow headers, a cancel) leaves httpcore with no response to close, and
+    httpcore never resets the stream itself: the server would go on working
+    for nobody. :meth:`reset` sends RST_STREAM(CANCEL) for it. Looking the
+    connection up uses httpcore internals; when they are not as expected, or
+    two HTTP/2 connections of the pool could own the stream id, nothing is
+    remembered and :meth:`reset` does nothing.
+    """
+
+    __slots__ = ("_client", "connection", "request", "stream_id")
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+        self.connection: Any = None
+        self.stream_id: int | None = None
+        self.request: Any = None
+
+    async def __call__(self, name: str, info: dict[str, Any]) -> None:
+        if name != "http2.send_request_headers.started":
+            return
+        stream_id = info.get("stream_id")
+        try:
+            pool = self._client._transport._pool  # type: ignore[attr-defined]
+            owners = [
+                inner
+                for conn in pool.connections
+                if (inner := getattr(conn, "_connection", None)) is not None
+                and stream_id in getattr(inner, "_events", ())
+            ]
+        except AttributeError:
+            owners = []
+        if len(owners) == 1:
+            self.connection, self.stream_id, self.request = owners[0], stream_id, info["request"]
+        else:
+            self.connection = self.stream_id = self.request = None
+
+    async def reset(self) -> None:
+        """RST_STREAM the remembered stream (shielded, bounded); forget it."""
+        connection, stream_id, request = self.connection, self.stream_id, self.request
+        self.connection = self.stream_id = self.request = None
+        if connection is None or stream_id is None:
+            return
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
+            await _send_reset(connection, stream_id, request)
+
+
+async def _send_reset(connection: Any, stream_id: int, request: Any) -> None:
+    try:
+        connection._h2_state.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.CANCEL)
+        await connection._write_outgoing_data(request)
+    except Exception as exc:  # the stream or connection is already gone: nothing to reset
+        _log.debug("HTTP/2 stream reset skipped: %r", exc)
+
+
 async def _reset_h2_stream(response: httpx.Response) -> None:
     # httpx BoundAsyncStream -> AsyncResponseStream -> httpcore PoolByteStream
     # -> HTTP2ConnectionByteStream (holds the connection and the stream id).
@@ -86,12 +207,7 @@ async def _reset_h2_stream(response: httpx.Response) -> None:
         connection = inner._connection
         stream_id = inner._stream_id
         request = inner._request
-        h2_state = connection._h2_state
     except AttributeError:
         _log.debug("cannot reach the HTTP/2 stream to reset it; httpcore layout changed")
         return
-    try:
-        h2_state.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.CANCEL)
-        await connection._write_outgoing_data(request)
-    except Exception as exc:  # the stream or connection is already gone: nothing to reset
-        _log.debug("HTTP/2 stream reset skipped: %r", exc)
+    await _send_reset(connection, stream_id, request)

@@ -34,7 +34,7 @@ from ..errors import (
 from . import telemetry
 from .base import Provider, StreamDecoder
 from .config import ProviderConfig
-from .http import close_response
+from .http import H2Tracker, close_response
 from .retry import AttemptFailed, RetryPolicy, retrying
 from .types import AssistantMessage, Ping, ProviderChunk, ProviderDone, Request
 
@@ -93,6 +93,7 @@ class StreamJob:
         "response",
         "send",
         "sent_at",
+        "tracker",
     )
 
     def __init__(
@@ -114,6 +115,7 @@ class StreamJob:
         self.sent_at = 0.0
         self.first_deadline = _INF
         self.events = 0
+        self.tracker: H2Tracker | None = None
 
     # ------------------------------------------------------------------ task
 
@@ -145,9 +147,15 @@ class StreamJob:
     async def _stream(self) -> ProviderDone:
         entry = self.entry
         spec = entry.provider.build_request(entry.config, self.request)
+        headers = spec.headers
+        if not any(name.lower() == "accept-encoding" for name in headers):
+            # SSE gains nothing from compression, and an identity body lets the
+            # hot loop read raw network chunks without a decoder layer.
+            headers = {**headers, "accept-encoding": "identity"}
         request = entry.client.build_request(
-            spec.method, spec.url, headers=spec.headers, json=spec.json, params=spec.params or None
+            spec.method, spec.url, headers=headers, json=spec.json, params=spec.params or None
         )
+        self.tracker = request.extensions["trace"] = H2Tracker(entry.client)
         telemetry.emit(
             "provider.request.start",
             {
@@ -191,7 +199,12 @@ class StreamJob:
                 self.request_id = request_id_of(response.headers)
                 if not 200 <= response.status_code < 300:
                     await self._status_failure(response)
-                chunks = response.aiter_bytes()
+                # aiter_raw skips httpx's decoder stack; a server that compresses
+                # anyway (ignoring accept-encoding: identity) gets it decoded.
+                if "content-encoding" in response.headers:
+                    chunks = response.aiter_bytes()
+                else:
+                    chunks = response.aiter_raw()
                 try:
                     first = await chunks.__anext__()
                 except StopAsyncIteration:
@@ -245,6 +258,10 @@ class StreamJob:
     async def _discard(self, response: httpx.Response | None) -> None:
         if response is not None:
             await close_response(response, finished=False)
+        elif self.tracker is not None:
+            # Abandoned before the headers: httpcore has no response to close
+            # and would leave an HTTP/2 stream open on the server.
+            await self.tracker.reset()
 
     async def _on_retry(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -272,7 +289,7 @@ class StreamJob:
     # ------------------------------------------------------------------ body
 
     async def _body(self, chunks: Any, first: bytes) -> ProviderDone:
-        decoder = self.decoder = self.entry.provider.decoder()
+        decoder = self.decoder = self.entry.provider.decoder(self.entry.name)
         feed = decoder.feed
         idle = self.entry.config.idle_timeout
         got_content = False
@@ -288,6 +305,10 @@ class StreamJob:
                                 self._first_event()
                             # Move the idle deadline once per network chunk, not per event.
                             limit.deadline = _INF if idle is None else trio.current_time() + idle
+                        if decoder.error is not None:
+                            # An error event came with other events in this chunk:
+                            # they are delivered, now the error ends the stream.
+                            return self._failed(decoder.error)
                     try:
                         chunk = await chunks.__anext__()
                     except StopAsyncIteration:
@@ -352,8 +373,8 @@ class StreamJob:
         return self.decoder.message() if self.decoder is not None else AssistantMessage()
 
     def _tag(self, error: ProviderError) -> ProviderError:
-        if error.provider is None:
-            error.provider = self.entry.name
+        # The registered name, not the kind a decoder may have put there.
+        error.provider = self.entry.name
         if error.request_id is None:
             error.request_id = self.request_id
         return error

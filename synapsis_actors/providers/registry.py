@@ -1,0 +1,308 @@
+"""The provider registry: an actor for writes, an immutable snapshot for reads.
+
+Writes (``register``, ``unregister``) go through one actor, so they are
+serialized and each one builds the provider's HTTP client exactly once.
+Reads (``get``, ``list``, and every ``open_stream``) never touch the actor:
+they read a dict that is never mutated, only replaced wholesale by the actor
+(the trio analogue of an ETS table with ``read_concurrency``). A read is a
+plain attribute load plus a dict lookup: no lock, no await, never blocked by
+a write in progress.
+
+The snapshot lives in a :class:`ProviderTable` owned by the runtime, outside
+the actor's state. When the actor crashes, its supervisor restarts it with
+the same table: no registered provider is lost (the Elixir original lost them
+all, its ETS table being owned by the crashed process).
+
+Model lists (:meth:`Providers.models`) are cached per provider with a TTL,
+refreshed by one request at a time (concurrent callers share it), served
+stale while a refresh runs, and kept when the provider is unreachable.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+import httpx
+import trio
+
+from ..errors import APIConnectionError, ConfigError, ProviderError, ProviderNotFound
+from ..otp import Actor, Caller
+from .base import ModelInfo
+from .config import ProviderConfig
+from .http import open_client, release_secret
+from .profiles import get_provider
+from .retry import RetryPolicy
+from .stream import ProviderEntry, request_id_of, scrub
+
+_log = logging.getLogger("synapsis_actors.streaming")
+
+#: How long a fetched model list is fresh, and the limit on one fetch.
+DEFAULT_MODELS_TTL = 300.0
+DEFAULT_MODELS_TIMEOUT = 5.0
+
+
+class ProviderTable:
+    """The registered providers: ``snapshot`` is replaced, never mutated.
+
+    Owned by the runtime; the registry actor is its only writer.
+    """
+
+    def __init__(self) -> None:
+        self.snapshot: Mapping[str, ProviderEntry] = MappingProxyType({})
+
+    def replace(self, entries: dict[str, ProviderEntry]) -> None:
+        self.snapshot = MappingProxyType(entries)
+
+
+# ----------------------------------------------------------------- the actor
+
+
+@attrs.frozen
+class Register:
+    name: str
+    config: ProviderConfig
+
+
+@attrs.frozen
+class Unregister:
+    name: str
+
+
+@attrs.frozen
+class Poison:
+    """Makes the actor raise (tests prove a crash loses no provider)."""
+
+    reason: str = "poisoned"
+
+
+class RegistryCrash(Exception):
+    """Raised inside the registry actor by a :class:`Poison` call."""
+
+
+class ProviderRegistryActor(Actor):
+    """Serializes writes to a :class:`ProviderTable` it does not own.
+
+    ``call(Register(name, config))`` builds the provider and its client, swaps
+    the snapshot, then closes the client it replaced (if any);
+    ``call(Unregister(name))`` removes and closes it (False when absent).
+    """
+
+    def __init__(self, table: ProviderTable) -> None:
+        self.table = table
+
+    async def handle_call(self, message: Any, caller: Caller) -> Any:
+        if isinstance(message, Register):
+            return await self._register(message.name, message.config)
+        if isinstance(message, Unregister):
+            return await self._unregister(message.name)
+        if isinstance(message, Poison):
+            raise RegistryCrash(message.reason)
+        raise ConfigError("message", f"unknown registry call {type(message).__name__}")
+
+    async def _register(self, name: str, config: ProviderConfig) -> None:
+        old = self.table.snapshot.get(name)
+        if old is not None and old.config == config:
+            return
+        provider = get_provider(config)
+        entry = ProviderEntry(
+            name=name,
+            config=config,
+            provider=provider,
+            client=open_client(config),
+            policy=RetryPolicy.from_config(config),
+        )
+        entries = dict(self.table.snapshot)
+        entries[name] = entry
+        self.table.replace(entries)
+        _log.info("provider %r registered (%s)", name, config.kind)
+        if old is not None:
+            await _close_client(old)
+
+    async def _unregister(self, name: str) -> bool:
+        old = self.table.snapshot.get(name)
+        if old is None:
+            return False
+        entries = dict(self.table.snapshot)
+        del entries[name]
+        self.table.replace(entries)
+        _log.info("provider %r unregistered", name)
+        await _close_client(old)
+        return True
+
+
+async def _close_client(entry: ProviderEntry) -> None:
+    # Streams still using the old client end with a connection error: the
+    # provider they were using is gone.
+    with trio.CancelScope(shield=True):
+        await entry.client.aclose()
+    release_secret(entry.config.api_key)
+
+
+async def close_all(table: ProviderTable) -> None:
+    """Close every client in ``table`` (the runtime is closing) and empty it."""
+    entries = list(table.snapshot.values())
+    table.replace({})
+    for entry in entries:
+        await _close_client(entry)
+
+
+# ----------------------------------------------------------- the public face
+
+
+@attrs.define(eq=False)
+class _ModelCache:
+    models: list[ModelInfo] | None = None
+    fetched_at: float = -math.inf
+    error: ProviderError | None = None
+    refreshing: trio.Event | None = None
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise ConfigError("name", f"a provider name must be a non-empty string, got {name!r}")
+    return name
+
+
+class Providers:
+    """``rt.providers``: register/unregister through the actor, lock-free reads.
+
+    Built by the runtime; ``call`` sends one message to the current registry
+    actor (whichever incarnation is running) and ``spawn`` runs a background
+    task under the runtime's task supervisor (used for model refreshes).
+    """
+
+    def __init__(
+        self,
+        table: ProviderTable,
+        call: Callable[[Any], Awaitable[Any]],
+        spawn: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]],
+        *,
+        models_ttl: float = DEFAULT_MODELS_TTL,
+        models_timeout: float = DEFAULT_MODELS_TIMEOUT,
+    ) -> None:
+        self._table = table
+        self._call = call
+        self._spawn = spawn
+        self._models: dict[str, _ModelCache] = {}
+        self.models_ttl = models_ttl
+        self.models_timeout = models_timeout
+
+    async def register(self, name: str, config: ProviderConfig) -> None:
+        """Register (or replace) provider ``name``. Goes through the registry actor.
+
+        Raises ``ConfigError`` for a bad name or config (before reaching the
+        actor), and the provider's own ``ConfigError`` for an unusable config.
+        Replacing a provider closes its old client: its running streams fail.
+        """
+        _check_name(name)
+        if not isinstance(config, ProviderConfig):
+            raise ConfigError("config", f"expected a ProviderConfig, got {type(config).__name__}")
+        await self._call(Register(name, config))
+        self._models.pop(name, None)
+
+    async def unregister(self, name: str) -> bool:
+        """Remove provider ``name`` and close its client; False if it was not registered."""
+        _check_name(name)
+        self._models.pop(name, None)
+        removed: bool = await self._call(Unregister(name))
+        return removed
+
+    def get(self, name: str) -> ProviderConfig:
+        """The config registered under ``name``; raises ``ProviderNotFound``. Lock-free."""
+        return self.entry(name).config
+
+    def entry(self, name: str) -> ProviderEntry:
+        """What the runtime holds for ``name`` (config, provider, client); lock-free."""
+        entry = self._table.snapshot.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self._table.snapshot)) or "none"
+            raise ProviderNotFound(f"no provider registered as {name!r} (registered: {known})")
+        return entry
+
+    def list(self) -> list[str]:
+        """The registered names, sorted. Lock-free."""
+        return sorted(self._table.snapshot)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table.snapshot
+
+    # ---------------------------------------------------------------- models
+
+    async def models(self, name: str, *, refresh: bool = False) -> builtins.list[ModelInfo]:
+        """The models provider ``name`` serves (its models endpoint), cached.
+
+        Fresh for ``models_ttl`` seconds. Past that, the cached list is
+        returned at once and one background refresh starts (stale while
+        revalidate). With nothing cached (or ``refresh=True``) the caller
+        waits for the refresh; concurrent callers share one request. A failed
+        refresh keeps the last good list; with none, its error is raised.
+        """
+        self.entry(name)  # ProviderNotFound before anything else
+        cache = self._models.setdefault(name, _ModelCache())
+        age = trio.current_time() - cache.fetched_at
+        if cache.models is not None and not refresh:
+            if age >= self.models_ttl and cache.refreshing is None:
+                await self._start_refresh(name, cache)
+            return cache.models
+        done = cache.refreshing
+        if done is None:
+            done = await self._start_refresh(name, cache)
+        await done.wait()
+        if cache.models is not None:
+            return cache.models  # fresh, or the last good list when offline
+        assert cache.error is not None
+        raise cache.error
+
+    async def _start_refresh(self, name: str, cache: _ModelCache) -> trio.Event:
+        done = cache.refreshing = trio.Event()
+
+        async def refresh() -> None:
+            try:
+                models = await self._fetch_models(name)
+            except ProviderError as error:
+                cache.error = error
+                _log.warning("provider %r: model list refresh failed: %s", name, error)
+            else:
+                cache.models, cache.error = models, None
+                cache.fetched_at = trio.current_time()
+            finally:
+                cache.refreshing = None
+                done.set()
+
+        await self._spawn(refresh)
+        return done
+
+    async def _fetch_models(self, name: str) -> builtins.list[ModelInfo]:
+        entry = self.entry(name)
+        spec = entry.provider.models_request(entry.config)
+        try:
+            with trio.fail_after(self.models_timeout):
+                response = await entry.client.request(
+                    spec.method, spec.url, headers=spec.headers, params=spec.params or None
+                )
+        except (httpx.TransportError, trio.TooSlowError) as exc:
+            raise APIConnectionError(
+                scrub(f"model list request failed: {type(exc).__name__}", entry.config.api_key),
+                provider=name,
+            ) from exc
+        if not 200 <= response.status_code < 300:
+            raise entry.provider.error_from_response(
+                response.status_code, response.headers, response.content[:65536], name
+            )
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProviderError(
+                "model list is not JSON",
+                provider=name,
+                status=response.status_code,
+                request_id=request_id_of(response.headers),
+            ) from exc
+        return entry.provider.parse_models(body)

@@ -1,0 +1,82 @@
+"""K1: the API key never shows in repr, str, errors, logs or telemetry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import synapsis_actors as sa
+from synapsis_actors.embedded import Fault, Reply, Step, open_embedded_provider
+from synapsis_actors.providers import telemetry
+
+from ._helpers import API_KEY, Served, collect, hello
+
+FAULTS = [
+    None,
+    Fault(status=500),
+    Fault(status=429, retry_after=300),
+    Fault(drop_after=3),
+    Fault(error_event_at=3),
+    Fault(malformed_at=3),
+    Fault(stall_after=3, stall_for=60, keepalive_every=1),
+]
+
+
+async def test_k1_key_never_leaks(
+    served: Served,
+    rt: sa.Runtime,
+    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[tuple[str, Mapping[str, Any]]] = []
+    texts: list[str] = []
+    config = served.config(idle_timeout=5.0, max_retries=1)
+    assert API_KEY not in repr(config)
+    with telemetry.subscribed(lambda name, data: seen.append((name, data))):
+        await rt.providers.register("local", config)
+        texts.append(repr(rt.providers.get("local")))
+        texts.append(repr(rt.providers.entry("local")))
+        texts.append(repr(rt))
+        for fault in FAULTS:
+            if fault is not None:
+                served.server.enqueue(Step(reply=Reply(text="a b c d"), fault=fault))
+            async with sa.open_stream(rt, "local", hello()) as stream:
+                messages = await collect(stream)
+            done = messages[-1]
+            assert isinstance(done, sa.ProviderDone)
+            texts += [repr(done), str(done.error), repr(done.error)]
+            if done.error is not None:
+                texts += [str(arg) for arg in done.error.args]
+                texts.append(repr(vars(done.error)))
+    # the key really was sent (so there was something to leak)
+    assert all(r.credential == "x-api-key" for r in served.server.requests)
+    texts += [record.getMessage() for record in caplog.records]
+    texts += [repr(data) for _, data in seen]
+    assert len(texts) > 20
+    for text in texts:
+        assert API_KEY not in text
+    starts = [data for name, data in seen if name == "provider.request.start"]
+    assert starts
+    for data in starts:
+        assert data["headers"]["x-api-key"] == "[redacted]"
+        assert data["headers"]["anthropic-version"] == "2023-06-01"  # allow-listed
+
+
+async def test_k1_authentication_error_does_not_echo_the_key(rt: sa.Runtime) -> None:
+    async with open_embedded_provider(expected_key="the-right-key") as server:
+        await rt.providers.register(
+            "local",
+            sa.ProviderConfig(kind="openai", base_url=server.openai_base_url, api_key=API_KEY),
+        )
+        with pytest.raises(sa.AuthenticationError) as info:
+            await sa.complete(rt, "local", hello())
+    error = info.value
+    assert error.status == 401
+    for text in (str(error), repr(error), repr(error.body), repr(vars(error))):
+        assert API_KEY not in text
