@@ -347,7 +347,7 @@ class _DynamicCore:
                         await self.stop_all()
         finally:
             self.finished.set()
-            level = logging.ERROR if self.escalation else logging.DEBUG
+            level = logging.INFO if self.escalation else logging.DEBUG
             telemetry.emit("shutdown", self.name, None, end_reason, level)
         if self.escalation is not None:
             raise self.escalation

@@ -87,7 +87,8 @@ class ChildInfo:
     or ``"stopped"`` (spec kept, not running: after ``terminate_child`` or a
     transient child's normal exit). ``value`` is what the running incarnation
     passed to ``task_status.started()`` (None when not running); ``restarts``
-    counts this child's automatic restarts.
+    counts this child's automatic restarts (its own, and as a bystander of a
+    one_for_all / rest_for_one group restart).
     """
 
     id: Hashable
@@ -342,7 +343,8 @@ class _Core:
                     self._close()
         finally:
             self.finished.set()
-            level = logging.ERROR if isinstance(error, Exception) else logging.DEBUG
+            # INFO: the error itself was logged when it happened.
+            level = logging.INFO if isinstance(error, Exception) else logging.DEBUG
             telemetry.emit("shutdown", self.name, None, end_reason, level)
         if error is not None:
             raise error
@@ -411,6 +413,15 @@ class _Core:
         inc = Incarnation()
         child.inc = inc
         child.state = "starting"
+
+        def on_started(value: Any) -> None:
+            # Runs inside started(), so the record is right (and the event
+            # emitted) before the child can do anything else, even exit.
+            child.value = value
+            child.state = "running"
+            telemetry.emit("child_started", self.name, child.spec.id, None)
+
+        inc.status.on_started = on_started
         self.nursery.start_soon(self._child_task, child, inc, name=f"{self.name}/{child.spec.id!r}")
         await inc.status.event.wait()
         if inc.status.error is not None:
@@ -420,9 +431,6 @@ class _Core:
                 "child_start_failed", self.name, child.spec.id, inc.status.error, logging.ERROR
             )
             raise _StartFailed(child, inc.status.error)
-        child.value = inc.status.value
-        child.state = "running"
-        telemetry.emit("child_started", self.name, child.spec.id, None)
 
     async def _child_task(self, child: _Child, inc: Incarnation) -> None:
         await inc.run(child.spec)
@@ -508,6 +516,8 @@ class _Core:
                 self._drop(child)  # R4: temporary bystanders are not restarted
         for child in [c for c in self.children if c in group or c is failed]:
             if child.inc is None:
+                if child is not failed:
+                    child.restarts += 1  # restarted as a bystander of the group
                 await self.start(child)
 
     async def _escalate(self, child: _Child, reason: object) -> RestartIntensityExceeded:

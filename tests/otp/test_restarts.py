@@ -115,6 +115,7 @@ async def test_rest_for_one_restarts_failed_and_later(autojump_clock: trio.abc.C
         after = running_tokens(sup)
         assert after["a"] == before["a"]
         assert all(after[i] != before[i] for i in "bcd")
+        assert [c.restarts for c in sup.which_children()] == [0, 1, 1, 1]
 
 
 @pytest.mark.parametrize("strategy", ["one_for_one", "one_for_all", "rest_for_one"])
