@@ -38,7 +38,7 @@ Receive: TypeAlias = Callable[[], Awaitable[Message]]
 Send: TypeAlias = Callable[[Message], Awaitable[None]]
 #: ``abort(client_address, reset)``: abort the TCP connection a request came on.
 Abort: TypeAlias = Callable[[tuple[str, int] | None, bool], bool]
-Outcome: TypeAlias = Literal["complete", "disconnected", "dropped", "send_failed"]
+Outcome: TypeAlias = Literal["complete", "disconnected", "dropped", "send_failed", "error"]
 
 REDACTED = "<redacted>"
 _SECRET_HEADERS = frozenset(
@@ -81,7 +81,8 @@ class ServedResponse:
     events, raw chunks, inserted fault lines). ``outcome``: ``complete``
     (everything planned was sent, faults included), ``disconnected`` (the
     client left first), ``dropped`` (a ``drop_after`` fault aborted the
-    connection), ``send_failed`` (the transport refused a write).
+    connection), ``send_failed`` (the transport refused a write), ``error``
+    (the handler itself failed: a bug, logged by the server).
     """
 
     request_index: int
@@ -319,6 +320,9 @@ class _Responder:
             except _Disconnected:
                 self.finished = False
                 outcome = "send_failed"
+            except Exception:
+                outcome = "error"
+                raise
             finally:
                 self._record("complete" if self.finished else outcome)
             nursery.cancel_scope.cancel()

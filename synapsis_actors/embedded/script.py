@@ -99,6 +99,13 @@ class ToolCallReply:
     fragments: tuple[str, ...] | None = attrs.field(default=None, converter=_opt_fragments)
     fragment_size: int = attrs.field(default=12)
 
+    @input.validator
+    def _check_input(self, _attr: Any, value: Mapping[str, Any]) -> None:
+        try:
+            json.dumps(dict(value))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("ToolCallReply.input", f"must be JSON-serializable: {exc}") from None
+
     @fragment_size.validator
     def _check_size(self, _attr: Any, value: int) -> None:
         if value < 1:

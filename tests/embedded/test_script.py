@@ -62,6 +62,7 @@ def test_reply_defaults() -> None:
         (lambda: Fault(retry_after=-1), "Fault.retry_after"),
         (lambda: RawReply(b"x", chunk_sizes=(0,)), "RawReply.chunk_sizes"),
         (lambda: ToolCallReply("t", fragment_size=0), "ToolCallReply.fragment_size"),
+        (lambda: ToolCallReply("t", {"x": object()}), "ToolCallReply.input"),
         (lambda: Reply(input_tokens=-1), "input_tokens"),
         (lambda: Step(delay=-1), "delay"),
         (lambda: as_step("nonsense"), "script"),  # type: ignore[arg-type]
