@@ -118,7 +118,9 @@ def describe(exc: BaseException, target: Target | None = None) -> tuple[str, int
         what = _STALLS.get(exc.limit, f"{exc.limit} limit of")
         return f"the stream from {name} stalled: {what} {_seconds(exc.seconds)}", STREAM_FAILED
     if isinstance(exc, StreamInterrupted):
-        return f"the stream from {name} was interrupted: {exc.message}", STREAM_FAILED
+        text = getattr(exc.partial, "text", "") or ""
+        got = f" after {len(text)} characters" if text else ""
+        return f"the stream from {name} was interrupted{got}: {exc.message}", STREAM_FAILED
     if isinstance(exc, InvalidStreamData):
         return f"{name} sent invalid stream data: {exc.message}", STREAM_FAILED
     if isinstance(exc, StreamCancelled):

@@ -222,7 +222,8 @@ async def test_stream_dropped_midway_keeps_the_partial_reply(tmp_path: Path) -> 
         server.enqueue(Step(Reply(text="one two three four five six seven eight"),
                             Fault(drop_after=6)))
         run = await cli(tmp_path, "chat", "hi", env=anthropic_env(server.anthropic_base_url))
-    run.assert_one_error(failures.STREAM_FAILED, "interrupted")
+    line = run.assert_one_error(failures.STREAM_FAILED, "interrupted after")
+    assert f"after {len(run.out.rstrip())} characters" in line  # what was printed
     assert run.out.startswith("one two")
     assert "eight" not in run.out
 
