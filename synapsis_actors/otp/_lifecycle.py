@@ -25,9 +25,11 @@ async def open_behaviour(
 
     A ``StartError`` or ``RestartIntensityExceeded`` from the supervisor is
     re-raised as itself (not wrapped in an ExceptionGroup); when it happens
-    while the body runs, the body is cancelled first.
+    while the body runs, the body is cancelled first. An exception from the
+    body stops the supervisor and propagates as itself too.
     """
     failure: BaseException | None = None
+    body_error: Exception | None = None
     async with trio.open_nursery() as nursery:
 
         async def runner(*, task_status: trio.TaskStatus[H] = trio.TASK_STATUS_IGNORED) -> None:
@@ -45,8 +47,14 @@ async def open_behaviour(
         else:
             try:
                 yield handle
+            except Exception as exc:
+                # Re-raised below, after the nursery: the caller sees its own
+                # exception, not an ExceptionGroup made by our private nursery.
+                body_error = exc
             finally:
                 with trio.CancelScope(shield=True):
                     await handle.stop()
+    if body_error is not None:
+        raise body_error
     if failure is not None:
         raise failure
