@@ -148,8 +148,8 @@ async def test_c2_unexpected_crash_still_yields_a_typed_done(http1: Served, rt: 
 
 
 async def test_c3_slow_consumer_slows_the_server(served: Served, rt: sa.Runtime) -> None:
-    # ~20k events of ~100 bytes: far more than socket buffers and HTTP/2 windows hold.
-    words = tuple(f" w{i:05d}" for i in range(20_000))
+    # 3000 events of ~2 KB (6 MB): more than socket buffers and HTTP/2 windows hold.
+    words = tuple(f" {i:05d}" + "x" * 2000 for i in range(3000))
     served.server.enqueue(Reply(text=words))
     await rt.providers.register("local", served.config())
     async with sa.open_stream(rt, "local", hello(), buffer=8) as stream:
