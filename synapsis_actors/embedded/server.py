@@ -284,19 +284,31 @@ async def open_embedded_provider(
             finally:
                 server._close(conn)
 
-    async with trio.open_nursery() as connections:
-        async with trio.open_nursery() as accepting:
-            await accepting.start(
-                partial(trio.serve_listeners, handle, [listener], handler_nursery=connections)
-            )
-            try:
-                yield server
-            finally:
+    error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as accepting:
+                await accepting.start(
+                    partial(trio.serve_listeners, handle, [listener], handler_nursery=connections)
+                )
+                try:
+                    yield server
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:
+                    # Re-raised below, outside the nurseries, so the caller gets
+                    # its own exception back, not wrapped in an ExceptionGroup.
+                    error = exc
                 accepting.cancel_scope.cancel()
+            await trio.aclose_forcefully(listener)
+            if error is None:
+                # Idle keep-alive connections close as soon as `terminated` is
+                # set; busy ones get shutdown_timeout seconds, then are cancelled.
+                await context.terminated.set()
+                with trio.move_on_after(shutdown_timeout):
+                    await server.wait_connections(0)
+            connections.cancel_scope.cancel()
+    finally:
         await trio.aclose_forcefully(listener)
-        # Idle keep-alive connections close as soon as `terminated` is set;
-        # busy ones get shutdown_timeout seconds, then are cancelled.
-        await context.terminated.set()
-        with trio.move_on_after(shutdown_timeout):
-            await server.wait_connections(0)
-        connections.cancel_scope.cancel()
+    if error is not None:
+        raise error

@@ -13,6 +13,7 @@ import h2.events
 import httpx
 import pytest
 import trio
+import trio.testing
 import trustme
 
 from synapsis_actors.embedded import Fault, Reply, Step, open_embedded_provider
@@ -246,3 +247,30 @@ async def test_faults_and_disconnects_leave_no_log_noise(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ""
+
+
+async def test_an_error_in_the_block_propagates_and_closes_everything() -> None:
+    class Boom(Exception):
+        pass
+
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(Boom):
+            async with (
+                open_embedded_provider(script=[STALL]) as server,
+                client.stream("POST", server.base_url + "/v1/messages", json=chat_body()) as r,
+            ):
+                async for _ in r.aiter_lines():
+                    raise Boom
+        assert server.open_connections == 0
+        with pytest.raises(httpx.ConnectError):
+            await client.get(server.openai_base_url + "/models")
+
+
+async def test_cancelling_the_block_from_outside_exits_cleanly(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with trio.move_on_after(10) as scope:
+        async with open_embedded_provider() as server:
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+    assert server.open_connections == 0
