@@ -30,5 +30,5 @@ def test_every_cited_node_id_exists() -> None:
     cited = set(re.findall(r"`tests/otp/(\w+)\.py::(\w+)`", DOC))
     assert len(cited) > 40
     for module, function in cited:
-        mod = importlib.import_module(f"tests.otp.{module}")
+        mod = importlib.import_module(f".{module}", __package__)
         assert callable(getattr(mod, function, None)), f"{module}::{function} is gone"
