@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,10 +64,17 @@ class Run:
             assert key[6:-4] not in self.both  # not even the middle of it
 
 
+# Bytecode of the subprocesses, cached outside the source tree: where the
+# environment sets PYTHONDONTWRITEBYTECODE, every run would otherwise compile
+# the whole package again (~0.5 s each).
+_PYCACHE = Path(tempfile.gettempdir()) / "synapsis-actors-cli-tests-pycache"
+
+
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not any(marker in k for marker in _PROVIDER_VARS)}
-    env.update(HOME=str(home), PYTHONUNBUFFERED="1", **extra)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(HOME=str(home), PYTHONUNBUFFERED="1", PYTHONPYCACHEPREFIX=str(_PYCACHE), **extra)
     return env
 
 
