@@ -250,7 +250,11 @@ class ActorRef:
 
         Stopping is a normal exit: a permanent actor is restarted by its
         supervisor, a transient or temporary one is not. No-op if dead.
+        Called by the actor on itself, it raises :class:`Shutdown` at once
+        (waiting for itself would never end).
         """
+        if trio.lowlevel.current_task() is self._proc.task and self._proc.alive:
+            raise Shutdown(reason)
         await self._post(_Stop(reason))
         await self._proc.exited.wait()
 

@@ -362,3 +362,15 @@ async def test_caller_blocked_on_full_mailbox_learns_of_the_death(
         assert ref.mailbox_statistics().tasks_waiting_send == 1
     assert len(outcome) == 1
     assert isinstance(outcome[0].reason, ValueError)  # type: ignore[attr-defined]
+
+
+async def test_actor_stopping_itself(autojump_clock: trio.abc.Clock) -> None:
+    class Quitter(Actor):
+        async def handle_cast(self, message: Any) -> None:
+            await self.ref.stop("done with it")
+
+    async with trio.open_nursery() as nursery:
+        ref = await nursery.start(Quitter.start)
+        await ref.cast("quit")
+    assert not ref.alive
+    assert ref.exit_reason == "done with it"
