@@ -32,6 +32,17 @@ from .sse import SSEDecoder
 from .types import AssistantMessage, Event
 
 _PREVIEW = 200
+_RAW_DECODE = json.JSONDecoder().raw_decode
+_JSON_SPACE = " \t\n\r"
+_INVALID = object()
+
+
+def _loads_strict(data: str) -> Any:
+    """``json.loads`` (leading whitespace allowed), or ``_INVALID``."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        return _INVALID
 
 
 class JsonEventDecoder:
@@ -124,16 +135,22 @@ class JsonEventDecoder:
 
     def _run(self, events: list[tuple[str, str, str]]) -> list[tuple[Event, Any]]:
         out: list[tuple[Event, Any]] = []
-        loads = json.loads
+        raw_decode = _RAW_DECODE
         handle = self._handle
         sentinel = self.sentinel
         for name, data, _id in events:
             if data == sentinel:
                 self._on_sentinel(out)
                 break
+            # raw_decode skips json.loads' two whitespace regex matches; only
+            # padding after the value (Anthropic pads its JSON) is checked here.
             try:
-                obj = loads(data)
-            except ValueError:
+                obj, end = raw_decode(data)
+                if end != len(data) and data[end:].strip(_JSON_SPACE):
+                    raise ValueError("extra data")
+            except (ValueError, RecursionError):
+                obj = _loads_strict(data)
+            if obj is _INVALID:
                 self._fail(
                     InvalidStreamData(
                         f"SSE {name!r} event data is not valid JSON",
