@@ -188,7 +188,7 @@ class CliConfig:
         if name in KEYLESS_KINDS:
             return ProviderEntry(name, name)
         known = ", ".join([*self.providers, EMBEDDED])
-        raise ConfigError("--provider", f"unknown provider {name!r}; configured: {known}")
+        raise ConfigError("provider", f"unknown provider {name!r}; configured: {known}")
 
     def secrets(self) -> list[str]:
         """Every key value held, so output can be scrubbed of them."""

@@ -58,6 +58,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(failures.USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     # On subcommands the defaults are SUPPRESS so they do not clobber the top-level values.
     default: Any = argparse.SUPPRESS
@@ -94,10 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--provider", metavar="NAME", help="a configured provider (see `providers`)")
     chat.add_argument("--model", help="model id (default: the provider's configured model)")
     chat.add_argument("--system", metavar="TEXT", help="system prompt")
-    chat.add_argument("--max-tokens", type=int, metavar="N", help="reply length limit")
+    chat.add_argument("--max-tokens", type=_positive_int, metavar="N", help="reply length limit")
     chat.add_argument("--thinking", action="store_true",
                       help="ask for extended thinking and show it (dimmed)")
-    chat.add_argument("--thinking-budget", type=int, default=2048, metavar="N",
+    chat.add_argument("--thinking-budget", type=_positive_int, default=2048, metavar="N",
                       help="token budget of --thinking (default 2048)")
     _add_common(chat, top=False)
 
@@ -112,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="live supervision tree while faults are injected")
     demo.add_argument("--seconds", type=float, default=10.0, metavar="N",
                       help="how long the demo runs (default 10)")
-    demo.add_argument("--streams", type=int, default=4, metavar="N",
+    demo.add_argument("--streams", type=_positive_int, default=4, metavar="N",
                       help="concurrent streams (default 4)")
     _add_common(demo, top=False)
     return parser
