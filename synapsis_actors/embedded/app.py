@@ -113,6 +113,8 @@ class EmbeddedApp:
         self._abort = abort
         self._queue: collections.deque[list[Any]] = collections.deque()
         self.requests: list[ReceivedRequest] = []
+        #: Responses being sent: request index -> body writes done so far.
+        self.in_flight: dict[int, int] = {}
         self.responses: list[ServedResponse] = []
         self._changed = trio.Event()
 
@@ -232,6 +234,7 @@ class EmbeddedApp:
             await responder.chat(flavor, view_request(flavor, body, len(raw)), self._next_step())
 
     def _record(self, response: ServedResponse) -> None:
+        self.in_flight.pop(response.request_index, None)
         self.responses.append(response)
         self._notify()
 
@@ -290,6 +293,8 @@ class _Responder:
             )
         if count:
             self.sent += 1
+            if not self.recorded:
+                self.app.in_flight[self.record.index] = self.sent
 
     async def _end(self) -> None:
         # Set first: the server reports http.disconnect as soon as the body

@@ -98,6 +98,15 @@ class EmbeddedProvider:
         return self.app.responses
 
     @property
+    def in_flight(self) -> dict[int, int]:
+        """Responses still being sent: request index -> events written so far.
+
+        A write completes when the transport took the bytes, so a client that
+        stops reading stalls this count once the socket buffers are full
+        (TCP backpressure, visible from the server side)."""
+        return dict(self.app.in_flight)
+
+    @property
     def http_versions(self) -> set[str]:
         return {r.http_version for r in self.app.requests}
 

@@ -274,3 +274,30 @@ async def test_cancelling_the_block_from_outside_exits_cleanly(
             await trio.sleep_forever()
     assert scope.cancelled_caught
     assert server.open_connections == 0
+
+
+async def test_a_client_that_stops_reading_stalls_the_server_by_backpressure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    total = 500
+    reply = Reply(text=tuple(f" w{i:06d}" + "x" * 4000 for i in range(total)))
+    url = "/chat/completions"
+    async with (
+        open_embedded_provider(script=[reply]) as server,
+        httpx.AsyncClient(timeout=None) as client,
+        client.stream("POST", server.openai_base_url + url, json=chat_body()) as r,
+    ):
+        # Keep the iterator referenced: a dropped async generator would close the response.
+        pieces = r.aiter_raw()
+        await pieces.__anext__()
+        samples = []
+        for _ in range(3):
+            await trio.sleep(5)  # virtual time passes only while everything is blocked
+            samples.append(server.in_flight[0])
+        assert samples[0] == samples[1] == samples[2]
+        assert 0 < samples[0] < total
+        async for _ in pieces:  # reading again lets the server finish
+            pass
+    assert server.responses[0].outcome == "complete"
+    assert server.responses[0].events_sent == total + 3  # role, finish, [DONE]
+    assert server.in_flight == {}
