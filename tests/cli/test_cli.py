@@ -308,14 +308,15 @@ async def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
 # ------------------------------------------------------------ terminal, import cost
 
 
-def test_a_terminal_gets_rich_styling(tmp_path: Path) -> None:
+def run_in_terminal(home: Path, *args: str) -> tuple[int, str]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; its exit code and output."""
     import pty
 
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "synapsis_actors", "chat", "--thinking", "Is 1001 prime?"],
+        [sys.executable, "-m", "synapsis_actors", *args],
         stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
-        env=clean_env(tmp_path, TERM="xterm-256color", COLUMNS="100"),
+        env=clean_env(home, TERM="xterm-256color", COLUMNS="120"),
     )
     os.close(follower)
     seen = b""
@@ -328,11 +329,23 @@ def test_a_terminal_gets_rich_styling(tmp_path: Path) -> None:
             break
         seen += data
     os.close(leader)
-    assert proc.wait(timeout=30) == 0
-    text = seen.decode()
-    assert "\x1b[2" in text  # dim (thinking, notes)
+    return proc.wait(timeout=30), seen.decode()
+
+
+def test_a_terminal_gets_rich_styling(tmp_path: Path) -> None:
+    code, text = run_in_terminal(tmp_path, "chat", "--thinking", "Is 1001 prime?")
+    assert code == 0, text
+    assert "\x1b[2;3m 1001" in text  # thinking: dim italic
+    assert "\x1b[2mend_turn · " in text  # the summary line: dim
     assert "[thinking]" not in text  # the style tells thinking apart, no label
-    assert "1001" in text
+
+
+def test_demo_draws_live_on_a_terminal(tmp_path: Path) -> None:
+    code, text = run_in_terminal(tmp_path, "demo", "--seconds", "1.5", "--streams", "1")
+    assert code == 0, text
+    assert "\x1b[1A" in text  # rich Live redraws in place (cursor up)
+    assert text.count("stream-1") > 1  # drawn more than once
+    assert "demo finished after 1.5 s" in text
 
 
 def test_import_stays_light(tmp_path: Path) -> None:
