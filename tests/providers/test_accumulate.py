@@ -1,0 +1,98 @@
+"""Accumulator: a reply rebuilt from the normalized events equals the decoder's own."""
+
+from __future__ import annotations
+
+from synapsis_actors.providers.accumulate import Accumulator, parse_arguments
+from synapsis_actors.providers.anthropic import AnthropicDecoder
+from synapsis_actors.providers.openai import OpenAIDecoder
+from synapsis_actors.providers.types import (
+    Ping,
+    RawEvent,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+    UsageUpdate,
+)
+
+from .streams import anthropic_sse, openai_sse, run
+from .test_anthropic import full_stream
+from .test_openai import tools_stream
+
+
+def rebuild(events: list[object]) -> Accumulator:
+    acc = Accumulator()
+    for event in events:
+        acc.add(event)  # type: ignore[arg-type]
+    return acc
+
+
+def test_events_rebuild_the_anthropic_reply() -> None:
+    out = run(AnthropicDecoder(), [anthropic_sse(full_stream())])
+    acc = rebuild([e for e, _ in out.events])
+    acc.set_stop(out.message.raw_stop_reason, out.message.stop_reason)
+    assert acc.message() == out.message
+
+
+def test_events_rebuild_the_openai_reply() -> None:
+    out = run(OpenAIDecoder(), [openai_sse(tools_stream())])
+    acc = rebuild([e for e, _ in out.events])
+    acc.set_stop(out.message.raw_stop_reason, out.message.stop_reason)
+    assert acc.message() == out.message
+
+
+def test_tool_call_end_event_carries_its_verdict() -> None:
+    acc = rebuild(
+        [
+            ToolCallStart(0, "c", "f"),
+            ToolCallDelta(0, '{"a": '),
+            ToolCallEnd(0, "c", "f", None, "cut off"),
+            Ping(),
+            RawEvent("x"),
+            UsageUpdate(Usage(1, 2)),
+            TextDelta(1, "after"),
+        ]
+    )
+    msg = acc.message()
+    assert msg.tool_calls[0].input is None
+    assert msg.tool_calls[0].error == "cut off"
+    assert msg.tool_calls[0].arguments == '{"a": '
+    assert msg.text == "after"
+    assert msg.usage == Usage(1, 2)
+
+
+def test_open_tool_call_is_parsed_in_the_partial_message() -> None:
+    acc = Accumulator()
+    acc.tool_start(0, "c", "f")
+    acc.tool_delta(0, '{"a": 1}')
+    assert acc.open_tool_calls() == [0]
+    assert acc.message().tool_calls[0].input == {"a": 1}
+    assert acc.open_tool_calls() == [0]  # message() does not close it
+    assert acc.tool_end(0) is acc.tool_end(0)  # parsed once
+
+
+def test_parse_arguments() -> None:
+    assert parse_arguments("") == ({}, None)
+    assert parse_arguments("  \n") == ({}, None)
+    assert parse_arguments('{"x": [1]}') == ({"x": [1]}, None)
+    value, error = parse_arguments('{"x": ', cut_off=True)
+    assert value is None
+    assert error is not None
+    assert "cut off" in error
+    value, error = parse_arguments("null")
+    assert value is None
+    assert "not an object" in (error or "")
+
+
+def test_linear_assembly_of_a_large_call() -> None:
+    # 200k fragments: appending and joining once stays linear.
+    acc = Accumulator()
+    acc.tool_start(0, "c", "f")
+    acc.tool_delta(0, '{"items": [')
+    for i in range(200_000):
+        acc.tool_delta(0, f"{i},")
+    acc.tool_delta(0, "0]}")
+    call = acc.tool_end(0)
+    assert call.input is not None
+    assert len(call.input["items"]) == 200_001
