@@ -41,6 +41,7 @@ from .render import ChatView, Scrubber, Sink, Timing, default_sinks, error, noti
 
 if TYPE_CHECKING:
     from ..providers.types import ProviderDone
+    from ..streaming import Runtime
 
 PROG = "synapsis-actors"
 EMBEDDED_NOTICE = (
@@ -147,7 +148,7 @@ def _target(entry: ProviderEntry) -> failures.Target:
 
 
 async def _open_provider(
-    rt: Any, stack: AsyncExitStack, cfg: CliConfig, name: str
+    rt: Runtime, stack: AsyncExitStack, cfg: CliConfig, name: str
 ) -> ProviderEntry:
     """Register provider ``name`` with the runtime (starting the embedded one if needed)."""
     if name == EMBEDDED:
@@ -156,7 +157,7 @@ async def _open_provider(
         server = await stack.enter_async_context(open_embedded_provider())
         entry = ProviderEntry(
             EMBEDDED, "anthropic", base_url=server.anthropic_base_url, api_key=EMBEDDED_KEY,
-            model=getattr(server, "default_model", None) or "embedded-echo", origin="built-in",
+            model=server.app.models[0], origin="built-in",
         )
     else:
         entry = cfg.entry(name)
@@ -164,7 +165,7 @@ async def _open_provider(
     return entry
 
 
-async def _model_for(rt: Any, entry: ProviderEntry, explicit: str | None) -> str:
+async def _model_for(rt: Runtime, entry: ProviderEntry, explicit: str | None) -> str:
     model = explicit or entry.model or DEFAULT_MODELS.get(entry.kind)
     if model:
         return model
@@ -187,6 +188,7 @@ class _Session:
         self.err = err
         self.target: failures.Target | None = None
         self.view: ChatView | None = None
+        self.prompt = ""
 
     def pick(self, requested: str | None) -> str:
         name = self.cfg.choose(requested)
@@ -199,7 +201,6 @@ class _Session:
         from ..streaming import open_runtime, open_stream
 
         args = self.args
-        prompt = _read_prompt(args.prompt, sys.stdin)
         name = self.pick(args.provider)
         view = self.view = ChatView(self.out, self.err, show_thinking=args.thinking)
         async with open_runtime() as rt, AsyncExitStack() as stack:
@@ -208,7 +209,7 @@ class _Session:
                 self.target = _target(entry)
                 request = Request(
                     model=await _model_for(rt, entry, args.model),
-                    messages=[Message.user(prompt)],
+                    messages=[Message.user(self.prompt)],
                     system=args.system,
                     max_tokens=args.max_tokens,
                     thinking_budget=args.thinking_budget if args.thinking else None,
@@ -355,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             session.providers()
             return failures.OK
         if args.command == "chat":
+            # Read before the event loop starts: a blocking read has no place in it.
+            session.prompt = _read_prompt(args.prompt, sys.stdin)
             result = trio.run(session.chat)
         elif args.command == "models":
             result = trio.run(session.models)
