@@ -74,6 +74,9 @@ async def test_http2_multiplexes_concurrent_streams_on_one_connection(
         open_embedded_provider(ssl_context=server_ssl) as server,
         httpx.AsyncClient(verify=client_ssl, http2=True) as client,
     ):
+        # One request first: the connection (and its ALPN) is settled before
+        # the concurrent ones, so the pool cannot race into opening several.
+        assert (await client.get(server.openai_base_url + "/models")).http_version == "HTTP/2"
         server.enqueue(Step(Reply(text="x y z"), delay=0.01), times=4)
 
         async def one() -> None:
