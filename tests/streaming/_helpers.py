@@ -55,3 +55,9 @@ async def server_saw_close(served: Served) -> None:
             await served.server.wait_connections(0)
             await served.server.wait_until(lambda s: bool(s.responses))
     assert served.server.responses[-1].outcome == "disconnected"
+
+
+def assert_nothing_left(rt: sa.Runtime) -> None:
+    """No stream task under the task supervisor, no live stream in the runtime."""
+    assert rt.statistics().open_streams == 0
+    assert rt.supervisor.child("stream_tasks").value.children() == []

@@ -14,7 +14,7 @@ import trio.testing
 import synapsis_actors as sa
 from synapsis_actors.embedded import Fault, Reply, Step
 
-from ._helpers import Served, collect, hello, server_saw_close
+from ._helpers import Served, assert_nothing_left, collect, hello, server_saw_close
 
 LONG = Step(reply=Reply(text="word " * 400), delay=0.01)
 
@@ -34,7 +34,7 @@ async def test_c1_leaving_the_block_early_closes_the_response(
     async with sa.open_stream(rt, "local", hello()) as stream:
         await _first_text(stream)
     # open_stream returned only after the task ended
-    assert rt.statistics().open_streams == 0
+    assert_nothing_left(rt)
     await server_saw_close(served)
 
 
@@ -47,7 +47,7 @@ async def test_c1_cancelling_the_caller_closes_the_response(served: Served, rt: 
             scope.cancel()
             await collect(stream)  # raises Cancelled at the next checkpoint
     assert scope.cancelled_caught
-    assert rt.statistics().open_streams == 0
+    assert_nothing_left(rt)
     await server_saw_close(served)
 
 
@@ -69,6 +69,7 @@ async def test_c1_cancel_ref_ends_the_task_and_the_reader_gets_done(
     assert dones[0].ref == stream.ref
     assert dones[0].stop_reason is None
     assert dones[0].message.text  # the partial reply so far
+    assert_nothing_left(rt)
     await server_saw_close(served)
 
 
