@@ -82,6 +82,13 @@ class Poison:
     reason: str = "poisoned"
 
 
+@attrs.frozen
+class Refused:
+    """The registry's reply when it refuses a request: ``error`` is raised to the caller."""
+
+    error: ConfigError
+
+
 class RegistryCrash(Exception):
     """Raised inside the registry actor by a :class:`Poison` call."""
 
@@ -98,19 +105,27 @@ class ProviderRegistryActor(Actor):
         self.table = table
 
     async def handle_call(self, message: Any, caller: Caller) -> Any:
-        if isinstance(message, Register):
-            return await self._register(message.name, message.config)
-        if isinstance(message, Unregister):
-            return await self._unregister(message.name)
         if isinstance(message, Poison):
             raise RegistryCrash(message.reason)
-        raise ConfigError("message", f"unknown registry call {type(message).__name__}")
+        try:
+            if isinstance(message, Register):
+                return await self._register(message.name, message.config)
+            if isinstance(message, Unregister):
+                return await self._unregister(message.name)
+            raise ConfigError("message", f"unknown registry call {type(message).__name__}")
+        except ConfigError as error:
+            # A refused request is the caller's error, not the registry's: reply
+            # with it instead of crashing (and restarting) the actor.
+            return Refused(error)
 
     async def _register(self, name: str, config: ProviderConfig) -> None:
         old = self.table.snapshot.get(name)
         if old is not None and old.config == config:
             return
         provider = get_provider(config)
+        # Resolves the base URL and auth now: an unusable config (a preset with
+        # no default URL and none given, ...) fails here, naming the field.
+        provider.models_request(config)
         entry = ProviderEntry(
             name=name,
             config=config,
@@ -164,6 +179,12 @@ class _ModelCache:
     refreshing: trio.Event | None = None
 
 
+def _raise_refused(reply: Any) -> Any:
+    if isinstance(reply, Refused):
+        raise reply.error
+    return reply
+
+
 def _check_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise ConfigError("name", f"a provider name must be a non-empty string, got {name!r}")
@@ -204,15 +225,15 @@ class Providers:
         _check_name(name)
         if not isinstance(config, ProviderConfig):
             raise ConfigError("config", f"expected a ProviderConfig, got {type(config).__name__}")
-        await self._call(Register(name, config))
+        _raise_refused(await self._call(Register(name, config)))
         self._models.pop(name, None)
 
     async def unregister(self, name: str) -> bool:
         """Remove provider ``name`` and close its client; False if it was not registered."""
         _check_name(name)
         self._models.pop(name, None)
-        removed: bool = await self._call(Unregister(name))
-        return removed
+        removed = _raise_refused(await self._call(Unregister(name)))
+        return bool(removed)
 
     def get(self, name: str) -> ProviderConfig:
         """The config registered under ``name``; raises ``ProviderNotFound``. Lock-free."""
@@ -268,11 +289,17 @@ class Providers:
                 models = await self._fetch_models(name)
             except ProviderError as error:
                 cache.error = error
-                _log.warning("provider %r: model list refresh failed: %s", name, error)
+            except Exception as exc:  # a bug-shaped failure still reaches the waiters, typed
+                cache.error = ProviderError(
+                    f"model list refresh failed: {type(exc).__name__}", provider=name
+                )
+                cache.error.__cause__ = exc
             else:
                 cache.models, cache.error = models, None
                 cache.fetched_at = trio.current_time()
             finally:
+                if cache.error is not None:
+                    _log.warning("provider %r: model list refresh failed: %s", name, cache.error)
                 cache.refreshing = None
                 done.set()
 

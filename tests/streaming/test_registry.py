@@ -130,3 +130,11 @@ async def test_models_with_nothing_cached_raise_the_error(rt: sa.Runtime) -> Non
         await rt.providers.models("down")
     with pytest.raises(sa.ProviderNotFound):
         await rt.providers.models("nobody")
+
+
+async def test_an_unusable_config_is_refused_without_crashing_the_actor(rt: sa.Runtime) -> None:
+    # azure has no default base URL: the registry says so and keeps running
+    with pytest.raises(sa.ConfigError, match="base_url"):
+        await rt.providers.register("az", sa.ProviderConfig(kind="azure", api_key="k"))
+    assert rt.providers.list() == []
+    assert rt.statistics().registry_restarts == 0
