@@ -1,0 +1,467 @@
+"""Turns the raw measurements of ``scripts/bench.py`` into ``docs/benchmarks.md`` and a plot.
+
+Medians over repetitions; ratios are taken between medians of the same run.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+#: Every client, in table order; ours first, then the floors, then the peers.
+CLIENTS = (
+    "synapsis",
+    "httpx_trio",
+    "trio_socket",
+    "anthropic_raw",
+    "anthropic_stream",
+    "openai_raw",
+    "openai_stream",
+    "litellm",
+)
+LABELS = {
+    "synapsis": "synapsis_actors open_stream (trio)",
+    "httpx_trio": "bare httpx on trio (floor)",
+    "trio_socket": "hand-written trio socket client (floor)",
+    "anthropic_raw": "anthropic SDK, raw events (asyncio)",
+    "anthropic_stream": "anthropic SDK, messages.stream() (asyncio)",
+    "openai_raw": "openai SDK, create(stream=True) (asyncio)",
+    "openai_stream": "openai SDK, chat.completions.stream() (asyncio)",
+    "litellm": "LiteLLM acompletion(stream=True) (asyncio)",
+}
+SCENARIO_TITLES = {
+    "burst": "1 stream x {n:,} deltas, as fast as possible",
+    "concurrent": "{streams} concurrent streams x {n:,} deltas",
+    "sequential": "{requests} sequential short requests ({n} deltas each, one client)",
+    "paced": "{streams} concurrent streams paced at {pace:g} events/s, {n} deltas each",
+    "import": "import time and first request (fresh process)",
+    "cancel": "cancel latency with {streams:,} open streams "
+    "(leave the block -> server sees the close)",
+    "sustained": "concurrent {pace:g}-events/s streams one core sustains "
+    "with p99 delivery delay <= {limit_ms:g} ms",
+}
+
+# (scenario, key in the result, column title, unit, lower is better)
+METRICS: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("burst", "cpu_us_per_event", "CPU per event", "us", True),
+    ("concurrent", "cpu_us_per_event", "CPU per event", "us", True),
+    ("concurrent", "maxrss_mib", "peak RSS (process)", "MiB", True),
+    ("sequential", "ms_per_request", "wall time per request", "ms", True),
+    ("sequential", "cpu_ms_per_request", "CPU per request", "ms", True),
+    ("paced", "cpu_us_per_event", "CPU per event", "us", True),
+    ("import", "import_s", "import time", "s", True),
+    ("import", "first_event_ms", "first request: client setup to first delta", "ms", True),
+    ("cancel", "p50_ms", "cancel latency p50", "ms", True),
+    ("cancel", "p99_ms", "cancel latency p99", "ms", True),
+    ("sustained", "max_streams", "streams sustained", "streams", False),
+)
+
+Key = tuple[str, str, str, str]  # scenario, shape, client, metric
+
+SDKS = {
+    "anthropic": ("anthropic_raw", "anthropic_stream"),
+    "openai": ("openai_raw", "openai_stream"),
+    "any": ("anthropic_stream", "openai_raw"),
+}
+PACKAGES = (
+    "synapsis-actors",
+    "trio",
+    "httpx",
+    "h11",
+    "anthropic",
+    "openai",
+    "litellm",
+    "aiohttp",
+    "pydantic",
+    "matplotlib",
+)
+
+
+def complete(result: dict[str, Any]) -> bool:
+    """The run succeeded and every stream got its done (and every delta, where counted)."""
+    if not result.get("ok"):
+        return False
+    if result.get("done") != result.get("streams"):
+        return False
+    expected = result.get("expected_events")
+    return expected is None or result.get("events") == expected
+
+
+def aggregate(records: list[dict[str, Any]]) -> tuple[dict[Key, list[float]], list[str]]:
+    values: dict[Key, list[float]] = defaultdict(list)
+    problems: list[str] = []
+    for rec in records:
+        res = rec["result"]
+        where = f"{rec['scenario']}/{rec['shape']}/{rec['client']} (rep {rec['rep'] + 1})"
+        if not res.get("ok"):
+            problems.append(f"{where}: failed: {res.get('error')}")
+            continue
+        if not complete(res):
+            problems.append(
+                f"{where}: incomplete: done {res.get('done')}/{res.get('streams')}, "
+                f"deltas {res.get('events')}/{res.get('expected_events')}"
+            )
+            continue
+        # import is about the library, not the wire shape: one table for all clients
+        shape = "any" if rec["scenario"] == "import" else rec["shape"]
+        for scenario, key, *_ in METRICS:
+            value = res.get(key)
+            if (
+                scenario == rec["scenario"]
+                and isinstance(value, int | float)
+                and not math.isnan(value)
+            ):
+                values[(rec["scenario"], shape, rec["client"], key)].append(float(value))
+    return values, problems
+
+
+def median(values: dict[Key, list[float]], key: Key) -> float | None:
+    got = values.get(key)
+    return statistics.median(got) if got else None
+
+
+def fmt(x: float | None, unit: str = "") -> str:
+    if x is None:
+        return "—"
+    if unit == "streams":
+        return f"{x:,.0f}"
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}x"
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# ====================================================================== targets
+
+
+_SDK_TARGET = {
+    "anthropic": ("anthropic_stream", 1 / 3, "anthropic SDK messages.stream()"),
+    "openai": ("openai_raw", 1 / 5, "openai SDK create(stream=True)"),
+}
+#: (scenario, shape, metric, reference client, limit on ours/reference, what)
+RATIO_TARGETS: tuple[tuple[str, str, str, str, float, str], ...] = (
+    *(
+        (scenario, shape, "cpu_us_per_event", ref, limit, f"CPU/event vs {what}")
+        for scenario in ("burst", "concurrent")
+        for shape in ("anthropic", "openai")
+        for ref, limit, what in (_SDK_TARGET[shape], ("httpx_trio", 1.5, "bare httpx"))
+    ),
+    *(
+        ("sequential", shape, "ms_per_request", "httpx_trio", 1.5, "time/request vs bare httpx")
+        for shape in ("anthropic", "openai")
+    ),
+    ("paced", "anthropic", "cpu_us_per_event", "httpx_trio", 1.3, "CPU/event vs bare httpx"),
+    *(
+        ("concurrent", shape, "maxrss_mib", "httpx_trio", 1.6, "peak RSS vs bare httpx's")
+        for shape in ("anthropic", "openai")
+    ),
+    (
+        "sustained",
+        "anthropic",
+        "max_streams",
+        "anthropic_stream",
+        1.3,
+        "streams per core vs anthropic SDK messages.stream() (at least)",
+    ),
+)
+#: (scenario, metric, limit, unit, what): absolute limits on our own numbers.
+ABSOLUTE_TARGETS = (
+    ("import", "import_s", 0.3, "s", "import synapsis_actors"),
+    ("cancel", "p99_ms", 10.0, "ms", "cancel latency p99 with 1,000 open streams"),
+)
+
+
+def targets(values: dict[Key, list[float]]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, measured, limit, pass?) for our client; None when a side is missing."""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    for scenario, shape, key, ref, limit, what in RATIO_TARGETS:
+        at_least = key == "max_streams"  # more is better
+        name = f"{scenario}, {shape} shape: {what}"
+        bound = f"{'>=' if at_least else '<='} {limit:.2f}x"
+        ours = median(values, (scenario, shape, "synapsis", key))
+        theirs = median(values, (scenario, shape, ref, key))
+        if ours is None or not theirs:
+            rows.append((name, "—", bound, None))
+            continue
+        r = ours / theirs
+        rows.append((name, f"{r:.2f}x", bound, r >= limit if at_least else r <= limit))
+    for scenario, key, limit, unit, what in ABSOLUTE_TARGETS:
+        shape = "any" if scenario == "import" else "anthropic"
+        ours = median(values, (scenario, shape, "synapsis", key))
+        measured = "—" if ours is None else f"{fmt(ours, unit)} {unit}"
+        rows.append((what, measured, f"< {limit:g} {unit}", None if ours is None else ours < limit))
+    return rows
+
+
+# ====================================================================== markdown
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def write_report(
+    records: list[dict[str, Any]], meta: dict[str, Any], out: Path, png: Path | None
+) -> None:
+    values, problems = aggregate(records)
+    params = meta["params"]
+    lines: list[str] = [
+        "# Benchmarks against peers",
+        "",
+        "Written by `scripts/bench.py`"
+        + (
+            " in **quick mode** (small N, one repetition: a smoke run, not a measurement)"
+            if meta["quick"]
+            else ""
+        )
+        + f" on {meta['started']} in {meta['duration_s'] / 60:.1f} min. "
+        "Do not edit by hand: rerun the script (see the end of this page).",
+        "",
+        "Every number is the **median over "
+        f"{meta['reps']} repetitions** (the sustained ladder: {meta['sustained_reps']}), "
+        "clients interleaved (A B C A B C ...), each client run in a fresh subprocess. "
+        "Lower is better except *streams sustained*. Ratios divide our median by the other "
+        "client's median from the same run.",
+        "",
+        "## Targets (ratios in the same run)",
+        "",
+    ]
+    rows = []
+    for name, measured, limit, ok in targets(values):
+        verdict = "n/a" if ok is None else ("pass" if ok else "**MISS**")
+        rows.append([name, measured, limit, verdict])
+    lines += _table(["target", "measured", "limit", ""], rows)
+    lines += ["", "## Results", ""]
+    lines += [
+        "Columns: the median (min–max over repetitions in brackets), then the ratio of each "
+        "client's median to bare httpx on trio and to the official SDKs of that shape.",
+        "",
+    ]
+    scaled = meta.get("scale") or {}
+    by_scenario: dict[tuple[str, str], list[tuple[str, str, str, bool]]] = defaultdict(list)
+    for scenario, key, title, unit, lower in METRICS:
+        for shape in ("anthropic", "openai", "any"):
+            if any(k[0] == scenario and k[1] == shape for k in values):
+                by_scenario[(scenario, shape)].append((key, title, unit, lower))
+    for (scenario, shape), metrics in by_scenario.items():
+        title = SCENARIO_TITLES[scenario].format(**params[scenario])
+        lines += [
+            f"### {scenario} — {title}"
+            + (f" — {shape} shape" if scenario in ("burst", "concurrent", "sequential") else ""),
+            "",
+        ]
+        main_key = metrics[0][0]
+        refs = ["httpx_trio", *SDKS[shape]]
+        header = ["client"] + [f"{t} ({u})" for _, t, u, _ in metrics]
+        header += [f"÷ {r}" for r in refs]
+        rows = []
+        for client in CLIENTS:
+            got = [values.get((scenario, shape, client, key)) for key, *_ in metrics]
+            if not any(got):
+                continue
+            cells = [
+                f"`{client}`"
+                + (
+                    " †"
+                    if scenario in ("burst", "concurrent") and scaled.get(client, 1) > 1
+                    else ""
+                )
+            ]
+            for (_key, _t, unit, _l), vals in zip(metrics, got, strict=True):
+                if not vals:
+                    cells.append("—")
+                    continue
+                med = statistics.median(vals)
+                spread = ""
+                if len(vals) > 1:
+                    spread = f" ({fmt(min(vals), unit)}–{fmt(max(vals), unit)})"
+                cells.append(fmt(med, unit) + spread)
+            ours = median(values, (scenario, shape, client, main_key))
+            for ref in refs:
+                cells.append(ratio(ours, median(values, (scenario, shape, ref, main_key))))
+            rows.append(cells)
+        lines += _table(header, rows)
+        present = {c for c in CLIENTS if any(k[:3] == (scenario, shape, c) for k in values)}
+        if scenario in ("burst", "concurrent") and any(scaled.get(c, 1) > 1 for c in present):
+            lines += [
+                "",
+                "† streamed n/"
+                + ", n/".join(f"{f} ({c})" for c, f in scaled.items() if c in present)
+                + " deltas per stream (same number of streams) to keep the run short; "
+                "their CPU per event does not depend on n.",
+            ]
+        if scenario == "sustained":
+            lines += ["", "The ladder (p99 delivery delay at each step, first run):", ""]
+            for rec in records:
+                res = rec["result"]
+                if rec["scenario"] == "sustained" and rec["rep"] == 0 and res.get("ok"):
+                    steps = ", ".join(
+                        f"{s['streams']}: {s['p99_ms']:.1f} ms" for s in res.get("steps", [])
+                    )
+                    lines.append(f"- `{rec['client']}`: {steps}")
+        if scenario == "cancel":
+            lines += [
+                "",
+                f"{params['cancel']['streams']:,} streams open (the server sends each one "
+                "delta per second); then, one every "
+                f"{params['cancel']['gap'] * 1000:g} ms, a stream's cancel scope is cancelled "
+                "(trio) or its task cancelled (asyncio) while the rest stay open; latency = "
+                "the server's `time.monotonic()` when it sees the connection close minus the "
+                "client's just before cancelling.",
+            ]
+        lines.append("")
+    lines += ["Client legend:", ""]
+    lines += [f"- `{c}`: {LABELS[c]}" for c in CLIENTS if c in meta["clients"]]
+    lines.append("")
+    if meta["notes"]:
+        lines += ["Skipped:", ""]
+        lines += [f"- `{c}`: {why}" for c, why in meta["notes"].items()]
+        lines.append("")
+    if problems:
+        lines += ["Runs that failed or were incomplete (left out of the medians):", ""]
+        lines += [f"- {p}" for p in problems]
+        lines.append("")
+    if png is not None:
+        plot(values, meta, png)
+        lines += [f"![medians per scenario]({png.name})", ""]
+    lines += _method(meta)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+
+
+def _method(meta: dict[str, Any]) -> list[str]:
+    mach = meta["machine"]
+    lines = [
+        "## Machine",
+        "",
+        f"- CPU: {mach['cpu']}, {mach['cores']} cores ({mach['usable_cores']} usable)",
+        f"- Python: {mach['python']}",
+        f"- OS: {mach['os']}",
+        f"- Pinning: {meta['pinning']}; niceness {meta['nice']} where allowed",
+        f"- Load average before / after: {meta['load_before'][0]:.2f} / "
+        f"{meta['load_after'][0]:.2f} (the machine may be shared: medians, same-run ratios)",
+        "",
+        "## Versions",
+        "",
+    ]
+    lines += [f"- {name} {ver}" for name, ver in versions().items()]
+    lines += [
+        "",
+        "## How it measures",
+        "",
+        "- Server: `scripts/bench_server.py`, raw asyncio protocols in its own process: "
+        "HTTP/1.1 keep-alive, chunked encoding, one write per SSE event, flow control "
+        "honoured; Anthropic (`/v1/messages`) and OpenAI (`/v1/chat/completions`) shapes; "
+        "what to stream is encoded in the model name.",
+        "- Clients: `scripts/bench_clients.py`, one fresh subprocess per run. Every client "
+        "does the same work per event: parse it, take the text delta, count it, recognise "
+        "the end. Ours consumes typed `ProviderChunk` events and checks the accumulated "
+        "message in `ProviderDone`; the SDKs' accumulating helpers check their final message.",
+        "- CPU: `time.process_time()` of the client process around the measured section "
+        "(imports and client construction excluded, except in the import scenario); "
+        "peak RSS: `ru_maxrss` of the client process.",
+        "- Delivery delay (sustained): the server writes its `time.monotonic()` into each "
+        "delta; the client subtracts it from its own on receipt (CLOCK_MONOTONIC is "
+        "system-wide on Linux). Deltas sent in the first "
+        f"{meta['params']['sustained']['warmup']:g} s after the last stream started are "
+        "not counted. The count steps up until p99 exceeds the limit.",
+        "- LiteLLM runs with `LITELLM_OFFLINE_MODE` and its local cost map: no network.",
+        "",
+        "## How to rerun",
+        "",
+        "```",
+        "pip install -e '.[bench]'",
+        "python scripts/bench.py                      # full: every scenario, 3 repetitions",
+        "python scripts/bench.py --quick              # smoke run, well under a minute",
+        "python scripts/bench.py --scenarios burst,concurrent --clients synapsis,httpx_trio",
+        "python scripts/bench.py --json /tmp/bench.json   # keep every raw measurement",
+        "```",
+        "",
+        f"This run: `python scripts/bench.py {' '.join(meta['argv'])}`".rstrip() + ".",
+    ]
+    return lines
+
+
+# ====================================================================== plot
+
+
+def plot(values: dict[Key, list[float]], meta: dict[str, Any], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for scenario, key, title, unit, _lower in METRICS:
+        if key == "cpu_ms_per_request":
+            continue
+        for shape in ("anthropic", "openai", "any"):
+            data = [
+                (c, statistics.median(values[(scenario, shape, c, key)]))
+                for c in CLIENTS
+                if values.get((scenario, shape, c, key))
+            ]
+            if data:
+                where = scenario if shape == "any" else f"{scenario} ({shape})"
+                panels.append((f"{where}: {title}", unit, data))
+    if not panels:
+        return
+    cols = 3
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 2.6 * rows), squeeze=False)
+    for ax, (title, unit, data) in zip(axes.flat, panels, strict=False):
+        names = [c for c, _ in data][::-1]
+        nums = [v for _, v in data][::-1]
+        colors = [
+            "#d62728"
+            if n == "synapsis"
+            else "#7f7f7f"
+            if n in ("httpx_trio", "trio_socket")
+            else "#1f77b4"
+            for n in names
+        ]
+        ax.barh(names, nums, color=colors)
+        positive = [v for v in nums if v > 0]
+        if positive and max(positive) / min(positive) > 30:
+            ax.set_xscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(unit, fontsize=8)
+        ax.tick_params(labelsize=7)
+        for y, v in enumerate(nums):
+            ax.text(v, y, " " + fmt(v, unit), va="center", fontsize=6)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(
+        "synapsis_actors (red) vs floors (grey) and peers (blue); medians"
+        + (" — QUICK MODE" if meta["quick"] else ""),
+        fontsize=11,
+    )
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
