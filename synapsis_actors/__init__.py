@@ -109,6 +109,7 @@ from .providers.accumulate import Accumulator
 from .providers.base import HttpRequest, ModelInfo, Provider, StreamDecoder
 from .providers.profiles import PROFILES, Profile, get_provider
 from .providers.sse import ServerSentEvent, SSEDecoder
+from .providers.types import RawBlockPart
 from .streaming import (
     Runtime,
     RuntimeStatistics,

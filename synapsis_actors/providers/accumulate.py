@@ -25,6 +25,7 @@ from .types import (
     Event,
     MessageStart,
     Part,
+    RawBlockPart,
     StopReason,
     TextDelta,
     TextPart,
@@ -67,16 +68,32 @@ def parse_arguments(
 class _Block:
     """One content block being assembled (mutable, internal)."""
 
-    __slots__ = ("call", "id", "initial", "kind", "name", "parts", "signature")
+    __slots__ = ("call", "fields", "id", "initial", "kind", "name", "parts", "signature")
 
     def __init__(self, kind: str, id: str = "", name: str = "") -> None:
-        self.kind = kind  # "text" | "thinking" | "redacted" | "tool"
+        self.kind = kind  # "text" | "thinking" | "redacted" | "tool" | "raw"
         self.parts: list[str] = []
+        # "raw" blocks: string fragments per field, joined once in message().
+        self.fields: dict[str, list[str]] | None = None
         self.signature: str | None = None
         self.id = id
         self.name = name
         self.initial: dict[str, Any] | None = None
         self.call: ToolCall | None = None
+
+
+def _raw_part(block: _Block) -> RawBlockPart:
+    data = dict(block.initial or {})
+    for field, pieces in (block.fields or {}).items():
+        text = "".join(pieces)
+        if field == "input":
+            value, _error = parse_arguments(text)
+            # A server tool's input that does not parse stays as it started.
+            data["input"] = value if value is not None else data.get("input", {})
+        else:
+            previous = data.get(field)
+            data[field] = (previous if isinstance(previous, str) else "") + text
+    return RawBlockPart(block.name, data)
 
 
 class Accumulator:
@@ -117,7 +134,11 @@ class Accumulator:
     # ------------------------------------------------------------ generic entry
 
     def add(self, event: Event) -> None:
-        """Apply one normalized event (pings and raw events change nothing)."""
+        """Apply one normalized event (pings and raw events change nothing).
+
+        Blocks only a wire format understands (``RawBlockPart``) travel as
+        ``RawEvent`` chunks and are not rebuilt here; everything else is.
+        """
         handler = self._add.get(type(event))
         if handler is not None:
             handler(event)
@@ -154,6 +175,18 @@ class Accumulator:
 
     def redacted(self, index: int, data: str) -> None:
         self._block(index, "redacted").parts.append(data)
+
+    def raw_block(self, index: int, wire: str, block: dict[str, Any]) -> None:
+        """A block only ``wire`` understands (kept to be sent back verbatim)."""
+        raw = self._blocks[index] = _Block("raw", name=wire)
+        raw.initial = dict(block)
+        raw.fields = {}
+
+    def raw_fragment(self, index: int, field: str, text: str) -> None:
+        """Text streamed into field ``field`` of raw block ``index`` ("input": JSON text)."""
+        block = self._blocks.get(index)
+        if block is not None and block.fields is not None:
+            block.fields.setdefault(field, []).append(text)
 
     def tool_start(
         self, index: int, id: str, name: str, initial: dict[str, Any] | None = None
@@ -216,6 +249,8 @@ class Accumulator:
                     parts.append(ThinkingPart(text, block.signature))
             elif kind == "redacted":
                 parts.append(ThinkingPart("".join(block.parts), redacted=True))
+            elif kind == "raw":
+                parts.append(_raw_part(block))
             else:
                 call = block.call or self._finish_call(block)
                 calls.append(call)

@@ -45,6 +45,7 @@ from .types import (
     Message,
     MessageStart,
     Ping,
+    RawBlockPart,
     RawEvent,
     Request,
     StopReason,
@@ -107,6 +108,9 @@ converter.register_unstructure_hook(
 )
 converter.register_unstructure_hook(ToolResultPart, _tool_result)
 converter.register_unstructure_hook(ThinkingPart, _thinking)
+converter.register_unstructure_hook(
+    RawBlockPart, lambda p: dict(p.data) if p.wire == "anthropic" else None
+)
 converter.register_unstructure_hook(
     Tool,
     lambda t: {"name": t.name, "description": t.description, "input_schema": t.input_schema},
@@ -305,8 +309,10 @@ class AnthropicDecoder(JsonEventDecoder):
             return
         else:
             # server_tool_use, mcp_tool_use, *_tool_result, compaction, unknown:
-            # run by the provider or not ours to interpret.
+            # run by the provider or not ours to interpret; kept whole so a
+            # pause_turn reply can be sent back verbatim.
             self._kinds[index] = "other"
+            acc.raw_block(index, "anthropic", block)
         out.append((_RAW_BLOCK_START, obj))
 
     def _block_delta(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
@@ -314,6 +320,12 @@ class AnthropicDecoder(JsonEventDecoder):
         handler = self._deltas.get(delta.get("type"))
         if handler is None:
             kind = delta.get("type")
+            index = obj["index"]
+            if self._kinds.get(index) == "other":
+                # e.g. compaction_delta: its text fields extend the raw block's
+                for field, value in delta.items():
+                    if field != "type" and type(value) is str:
+                        self._acc.raw_fragment(index, field, value)
             out.append((RawEvent(kind if isinstance(kind, str) else "content_block_delta"), obj))
         else:
             handler(obj["index"], delta, obj, out)
@@ -344,6 +356,8 @@ class AnthropicDecoder(JsonEventDecoder):
     ) -> None:
         if self._kinds.get(index) != "tool":
             # A server or MCP tool's input: the provider runs it, not the caller.
+            if self._kinds.get(index) == "other":
+                self._acc.raw_fragment(index, "input", delta["partial_json"])
             out.append((_RAW_INPUT_JSON, obj))
             return
         fragment = delta["partial_json"]

@@ -206,7 +206,7 @@ def _messages(message: Message) -> list[dict[str, Any]]:
     if message.role == "assistant":
         text = "".join(p.text for p in message.content if isinstance(p, TextPart))
         calls = [converter.unstructure(p) for p in message.content if isinstance(p, ToolUsePart)]
-        # Thinking is not sent back: chat-completions servers do not take it.
+        # Thinking and other vendors' raw blocks are not sent back: no field takes them.
         wire: dict[str, Any] = {"role": "assistant", "content": text or None}
         if calls:
             wire["tool_calls"] = calls
@@ -218,7 +218,7 @@ def _messages(message: Message) -> list[dict[str, Any]]:
             out.extend(_tool_messages(part))
         elif isinstance(part, TextPart | ImagePart):
             rest.append(part)
-        # ToolUse/Thinking parts in a user turn have no chat-completions form.
+        # ToolUse/Thinking/RawBlock parts in a user turn have no chat-completions form.
     if rest:
         out.append({"role": "user", "content": _content(rest)})
     return out

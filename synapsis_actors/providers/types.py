@@ -82,7 +82,22 @@ class ThinkingPart:
     type: Literal["thinking"] = "thinking"
 
 
-Part: TypeAlias = TextPart | ImagePart | ToolUsePart | ToolResultPart | ThinkingPart
+@attrs.frozen
+class RawBlockPart:
+    """A content block only one wire format understands, kept to be sent back verbatim.
+
+    Anthropic's server and MCP tool blocks (``server_tool_use``,
+    ``web_search_tool_result``, ...) and ``compaction`` blocks: a ``pause_turn``
+    reply must be resent with them to continue. ``wire`` names the format
+    ("anthropic"); other formats leave the part out.
+    """
+
+    wire: str
+    data: dict[str, Any] = attrs.field(factory=dict, converter=_dict)
+    type: Literal["raw_block"] = "raw_block"
+
+
+Part: TypeAlias = TextPart | ImagePart | ToolUsePart | ToolResultPart | ThinkingPart | RawBlockPart
 
 
 def _parts(value: str | Iterable[Part]) -> tuple[Part, ...]:

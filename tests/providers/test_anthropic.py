@@ -28,6 +28,7 @@ from synapsis_actors.providers.types import (
     Message,
     MessageStart,
     Ping,
+    RawBlockPart,
     RawEvent,
     Request,
     TextDelta,
@@ -129,6 +130,10 @@ def full_stream() -> list[dict[str, Any]]:
     ]
 
 
+def summary(msg: Any) -> tuple[Any, ...]:
+    return (msg.text, msg.thinking, msg.tool_calls, msg.usage, msg.stop_reason, msg.id)
+
+
 def decode(events: list[dict[str, Any]], *, cuts: list[int] | None = None, raw: bytes = b""):
     body = anthropic_sse(events) + raw
     return run(AnthropicDecoder(), split_at(body, cuts or []))
@@ -155,6 +160,19 @@ def test_q1_event_order_and_final_message() -> None:
     assert msg.blocks == (
         ThinkingPart("Let me think.", "sig-abc"),
         TextPart("Héllo wörld 🎉"),
+        RawBlockPart(
+            "anthropic",
+            {
+                "type": "server_tool_use",
+                "id": "srvtoolu_1",
+                "name": "web_search",
+                "input": {"query": "x"},
+            },
+        ),
+        RawBlockPart(
+            "anthropic",
+            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+        ),
         TextPart(" cited"),
         ToolUsePart("toolu_1", "get_weather", {"city": "Paris"}),
     )
@@ -269,6 +287,49 @@ def test_q2_redacted_thinking_is_kept_for_the_next_turn() -> None:
     assert body["messages"][0]["content"] == [
         {"type": "redacted_thinking", "data": "EmwKAhgBEgy"},
         {"type": "text", "text": "ok"},
+    ]
+
+
+def test_q2_server_tool_blocks_are_sent_back_verbatim_for_pause_turn() -> None:
+    events = [
+        start(),
+        block_start(
+            0, {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {}}
+        ),
+        delta(0, {"type": "input_json_delta", "partial_json": '{"query": '}),
+        delta(0, {"type": "input_json_delta", "partial_json": '"weather"}'}),
+        stop(0),
+        block_start(
+            1,
+            {"type": "web_search_tool_result", "tool_use_id": "srv_1", "content": [{"url": "u"}]},
+        ),
+        stop(1),
+        block_start(2, {"type": "compaction", "content": None}),
+        delta(2, {"type": "compaction_delta", "content": "summary "}),
+        delta(2, {"type": "compaction_delta", "content": "so far"}),
+        stop(2),
+        message_delta("pause_turn", 5),
+        MESSAGE_STOP,
+    ]
+    msg = decode(events).message
+    assert msg.stop_reason == "pause_turn"
+    assert msg.tool_calls == ()
+    body = format_request(Request(model="m", messages=[Message.user("q"), Message.from_reply(msg)]))
+    assert body["messages"][1]["content"] == [
+        {
+            "type": "server_tool_use",
+            "id": "srv_1",
+            "name": "web_search",
+            "input": {"query": "weather"},
+        },
+        {"type": "web_search_tool_result", "tool_use_id": "srv_1", "content": [{"url": "u"}]},
+        {"type": "compaction", "content": "summary so far"},
+    ]
+    # another wire format leaves them out
+    from synapsis_actors.providers.openai import format_request as openai_format
+
+    assert openai_format(Request(model="m", messages=[Message.from_reply(msg)]))["messages"] == [
+        {"role": "assistant", "content": None}
     ]
 
 
@@ -403,7 +464,17 @@ def test_q5_unknown_events_blocks_and_deltas_pass_through_as_raw() -> None:
     ]
     out = decode(events)
     assert out.error is None
-    assert out.message == decode(full_stream()).message
+    plain = decode(full_stream()).message
+    assert summary(out.message) == summary(plain)
+    # the unknown block is kept whole (for sending back), its delta merged in
+    hologram = [
+        b
+        for b in out.message.blocks
+        if isinstance(b, RawBlockPart) and b.data["type"] == "hologram"
+    ]
+    assert hologram == [
+        RawBlockPart("anthropic", {"type": "hologram", "data": "x", "bits": "0101"})
+    ]
     raws = out.of_type(RawEvent)
     assert RawEvent("brand_new_event") in raws
     assert RawEvent("hologram_delta") in raws
@@ -416,7 +487,7 @@ def test_q6_missing_content_block_stop_flushed_at_message_stop() -> None:
     events = [e for e in full_stream() if e.get("type") != "content_block_stop"]
     out = decode(events)
     assert out.error is None
-    assert out.message == decode(full_stream()).message
+    assert out.message == decode(full_stream()).message  # blocks included
     ends = out.of_type(ToolCallEnd)
     assert ends == [ToolCallEnd(5, "toolu_1", "get_weather", {"city": "Paris"})]
 

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synapsis_actors.errors import BadRequest, ProviderError
+from synapsis_actors.providers.anthropic import format_request
 from synapsis_actors.providers.config import ProviderConfig
 from synapsis_actors.providers.profiles import get_provider
 from synapsis_actors.providers.types import (
@@ -396,6 +397,24 @@ async def test_server_tool_and_unknown_blocks_are_raw_chunks(sse_fixtures_dir: P
     )
     assert len(out.message.tool_calls) == 1
     assert all(c.id.startswith("toolu_") for c in out.message.tool_calls)
+
+
+async def test_pause_turn_reply_is_sent_back_with_its_server_blocks(sse_fixtures_dir: Path) -> None:
+    """A pause_turn reply resent as the assistant turn keeps its server tool blocks."""
+    body = (sse_fixtures_dir / "anthropic/pause_turn_web_search_sonnet45.sse").read_bytes()
+    out = run(get_provider(ProviderConfig(kind="anthropic")).decoder(), [body])
+    assert out.message.stop_reason == "pause_turn"
+    turn = format_request(
+        Request(model="m", messages=[Message.user("q"), Message.from_reply(out.message)])
+    )["messages"][1]["content"]
+    kinds = [b["type"] for b in turn]
+    # every search has its result except the last one, which the pause left pending
+    assert kinds.count("server_tool_use") == kinds.count("web_search_tool_result") + 1 == 11
+    assert kinds[-1] == "server_tool_use"
+    uses = [b for b in turn if b["type"] == "server_tool_use"]
+    assert all(isinstance(b["input"], dict) and b["input"].get("query") for b in uses)
+    assert kinds[0] == "thinking"
+    assert turn[0]["signature"]
 
 
 @settings(
