@@ -218,10 +218,13 @@ class AnthropicDecoder(JsonEventDecoder):
     def _handle(self, name: str, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
         kind = obj.get("type", name)
         handler = self._handlers.get(kind)
-        if handler is None:
-            out.append((RawEvent(kind if isinstance(kind, str) else name), obj))
-        else:
+        if handler is not None:
             handler(obj, out)
+        elif "type" not in obj and isinstance(obj.get("error"), dict):
+            # An OpenAI-style {"error": {...}} from an Anthropic-compatible proxy.
+            self._error_event(obj, out)
+        else:
+            out.append((RawEvent(kind if isinstance(kind, str) else name), obj))
 
     # -------------------------------------------------------- message events
 

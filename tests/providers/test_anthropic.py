@@ -446,6 +446,15 @@ def test_q4_error_in_the_same_chunk_is_raised_on_the_next_call() -> None:
         dec.close()
 
 
+def test_q4_proxy_error_without_type_is_typed() -> None:
+    body = anthropic_sse([start()]) + (
+        b'data: {"error": {"type": "rate_limit_error", "message": "slow down"}}\n\n'
+    )
+    out = run(AnthropicDecoder(), [body])
+    assert isinstance(out.error, RateLimited)
+    assert "slow down" in str(out.error)
+
+
 def test_q4_unknown_error_type_is_still_an_api_status_error() -> None:
     out = decode([start(), {"type": "error", "error": {"type": "brand_new_error", "message": "?"}}])
     assert isinstance(out.error, APIStatusError)
