@@ -58,6 +58,13 @@ async def http1() -> AsyncIterator[Served]:
 
 
 @pytest.fixture
+async def h2(server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext) -> AsyncIterator[Served]:
+    """TLS with HTTP/2 only (tests about multiplexing)."""
+    async with open_embedded_provider(ssl_context=server_ssl) as server:
+        yield Served(server, "h2", client_ssl)
+
+
+@pytest.fixture
 async def rt() -> AsyncIterator[sa.Runtime]:
     async with sa.open_runtime() as runtime:
         yield runtime

@@ -192,3 +192,35 @@ async def test_c4_a_failed_stream_never_cancels_the_caller_or_the_supervisor(
     assert tasks.state == "running"
     assert tasks.restarts == 0
     assert (await sa.complete(rt, "local", hello())).text
+
+
+async def test_c1_h2_reset_spares_the_other_streams_on_the_connection(
+    h2: Served, rt: sa.Runtime
+) -> None:
+    served = h2
+    await rt.providers.register("local", served.config())
+    # settle one connection first, so both streams multiplex on it
+    assert (await sa.complete(rt, "local", hello())).text
+    served.server.enqueue(LONG)
+    served.server.enqueue(Step(reply=Reply(text="the survivor speaks"), delay=0.01))
+    survivor: list[sa.AssistantMessage] = []
+
+    async def keep() -> None:
+        async with sa.open_stream(rt, "local", hello("second")) as stream:
+            async for msg in stream:
+                if isinstance(msg, sa.ProviderDone):
+                    assert msg.error is None
+                    survivor.append(msg.message)
+
+    async with (
+        trio.open_nursery() as nursery,
+        sa.open_stream(rt, "local", hello("first")) as stream,
+    ):
+        await _first_text(stream)
+        nursery.start_soon(keep)
+        await served.server.wait_requests(3)
+        # leaving the block resets the first stream while the second one runs
+    assert survivor[0].text == "the survivor speaks"
+    assert served.server.total_connections == 1
+    outcomes = sorted(r.outcome for r in served.server.responses)
+    assert outcomes == ["complete", "complete", "disconnected"]
