@@ -20,7 +20,9 @@ async def test_register_get_list_unregister(http1: Served, rt: sa.Runtime) -> No
     assert rt.providers.list() == ["a", "b"]
     assert rt.providers.get("b") is config
     assert "a" in rt.providers
+    client = rt.providers.entry("a").client
     assert await rt.providers.unregister("a") is True
+    assert client.is_closed
     assert await rt.providers.unregister("a") is False
     with pytest.raises(sa.ProviderNotFound, match="'a'"):
         rt.providers.get("a")
@@ -39,6 +41,18 @@ async def test_reregistering_replaces_the_client(http1: Served, rt: sa.Runtime) 
     assert rt.providers.entry("p").client is not old
     assert old.is_closed
     assert rt.providers.get("p").max_retries == 5
+
+
+async def test_closing_the_runtime_closes_every_client(http1: Served) -> None:
+    async with sa.open_runtime() as rt:
+        await rt.providers.register("p", http1.config())
+        await rt.providers.register("q", http1.config("openai"))
+        clients = [rt.providers.entry(name).client for name in ("p", "q")]
+        assert (await sa.complete(rt, "p", hello())).text
+    assert all(client.is_closed for client in clients)
+    assert rt.providers.list() == []
+    with trio.fail_after(5):
+        await http1.server.wait_connections(0)
 
 
 async def test_a_crashed_registry_restarts_and_loses_nothing(http1: Served, rt: sa.Runtime) -> None:
