@@ -310,10 +310,10 @@ class _Choice:
         "acc",
         "by_id",
         "by_index",
+        "calls",
         "cur",
         "cur_index",
         "finished",
-        "last",
         "next_index",
         "reasoning_fields",
     )
@@ -324,9 +324,10 @@ class _Choice:
         self.cur = ""  # kind of the block being extended: "text" | "thinking" | ""
         self.cur_index = -1
         self.next_index = 0
+        # Open tool calls in order, and the keys to find one: index, else id.
+        self.calls: list[_Call] = []
         self.by_index: dict[Any, _Call] = {}
         self.by_id: dict[str, _Call] = {}
-        self.last: _Call | None = None
         self.finished = False
 
     def apply(self, choice: dict[str, Any], raw: Any, out: list[tuple[Event, Any]]) -> None:
@@ -398,7 +399,7 @@ class _Choice:
         elif cid:
             call = self.by_id.get(cid)
         else:
-            call = self.last
+            call = self.calls[-1] if self.calls else None  # the latest open call
         if call is None or (cid and call.id and cid != call.id):
             name = decode_tool_name(function.get("name") or "")
             call = _Call(self.next_index, cid, name)
@@ -408,7 +409,7 @@ class _Choice:
                 self.by_index[index] = call
             if cid:
                 self.by_id[cid] = call
-            self.last = call
+            self.calls.append(call)
             self.acc.tool_start(call.block, cid, name)
             out.append((ToolCallStart(call.block, cid, name), raw))
         elif not call.name and function.get("name"):
@@ -422,15 +423,12 @@ class _Choice:
             out.append((ToolCallDelta(call.block, arguments), raw))
 
     def end_calls(self, raw: Any, out: list[tuple[Event, Any]]) -> None:
-        calls = {id(c): c for c in (*self.by_index.values(), *self.by_id.values())}
-        if self.last is not None:
-            calls[id(self.last)] = self.last
-        for call in sorted(calls.values(), key=lambda c: c.block):
+        for call in self.calls:
             tc = self.acc.tool_end(call.block)
             out.append((ToolCallEnd(call.block, tc.id, tc.name, tc.input, tc.error), raw))
+        self.calls.clear()
         self.by_index.clear()
         self.by_id.clear()
-        self.last = None
 
     def finish(self, raw_reason: str, raw: Any, out: list[tuple[Event, Any]]) -> None:
         self.acc.set_stop(raw_reason, FINISH_REASONS.get(raw_reason))
