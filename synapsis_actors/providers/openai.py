@@ -468,7 +468,6 @@ class OpenAIDecoder(JsonEventDecoder):
             mid, model = obj.get("id") or None, obj.get("model") or None
             self._acc.start(mid, model)
             out.append((MessageStart(mid, model), obj))
-            before += 1
         if choices:
             table = self._choices
             for choice in choices:
@@ -481,16 +480,17 @@ class OpenAIDecoder(JsonEventDecoder):
                     state.apply(choice, obj, out)
                 else:
                     state.apply(choice, obj, [])
+        found = None
         for key in self._top_usage:
-            usage = obj.get(key)
-            if usage:
-                out.append((UsageUpdate(self._usage(usage)), obj))
-        for path in self._nested_usage:
-            usage = obj
-            for key in path:
-                usage = usage.get(key) if isinstance(usage, dict) else None
-            if usage:
-                out.append((UsageUpdate(self._usage(usage)), obj))
+            found = obj.get(key) or found
+        if found is None:
+            for path in self._nested_usage:  # e.g. x_groq.usage
+                usage: Any = obj
+                for key in path:
+                    usage = usage.get(key) if isinstance(usage, dict) else None
+                found = usage or found
+        if found:
+            out.append((UsageUpdate(self._usage(found)), obj))
         if len(out) == before:
             out.append((_RAW_CHUNK, obj))
 

@@ -49,7 +49,8 @@ class Profile:
     max_tokens_field: str = "max_tokens"
     #: Send ``stream_options: {"include_usage": true}`` (usage-only final chunk).
     include_usage: bool = True
-    #: Where a chunk carries usage: paths of keys, read in order, last found wins.
+    #: Where a chunk carries usage: top-level keys first, nested paths (``x_groq.usage``)
+    #: only when no top-level one is in the chunk; the last found wins.
     usage_paths: tuple[tuple[str, ...], ...] = (("usage",),)
     #: Delta fields that carry reasoning text.
     reasoning_fields: tuple[str, ...] = ("reasoning_content", "reasoning")
