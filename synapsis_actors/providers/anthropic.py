@@ -38,6 +38,7 @@ from .base import HttpRequest, StreamDecoder
 from .common import BaseProvider, JsonEventDecoder, auth_headers, base_url, join_path
 from .config import ProviderConfig
 from .profiles import PROFILES, Profile
+from .sse import DEFAULT_MAX_SIZE
 from .types import (
     STOP_REASONS,
     Event,
@@ -192,8 +193,8 @@ def _int(value: Any, default: int) -> int:
 class AnthropicDecoder(JsonEventDecoder):
     """``StreamDecoder`` for the Messages API stream (see the module docstring)."""
 
-    def __init__(self, provider: str = "anthropic") -> None:
-        super().__init__(provider)
+    def __init__(self, provider: str = "anthropic", *, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        super().__init__(provider, max_size=max_size)
         # index -> "text" | "thinking" | "redacted" | "tool" | "other"
         self._kinds: dict[int, str] = {}
         self._stopped = False  # message_delta with a stop_reason arrived

@@ -28,7 +28,7 @@ from .accumulate import Accumulator
 from .base import ModelInfo
 from .config import ProviderConfig
 from .profiles import Profile
-from .sse import SSEDecoder
+from .sse import DEFAULT_MAX_SIZE, SSEDecoder
 from .types import AssistantMessage, Event
 
 _PREVIEW = 200
@@ -51,9 +51,10 @@ class JsonEventDecoder:
     #: A data payload that ends the stream without being JSON (OpenAI "[DONE]").
     sentinel: str | None = None
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        """``max_size`` bounds one SSE line and one event's data (P4)."""
         self._provider = provider
-        self._sse = SSEDecoder()
+        self._sse = SSEDecoder(max_line_size=max_size, max_event_size=max_size)
         self._acc = Accumulator()
         self._complete = False
         self._closed = False
@@ -80,8 +81,7 @@ class JsonEventDecoder:
         try:
             events = self._sse.feed_raw(data)
         except InvalidStreamData as exc:
-            exc.provider = self._provider
-            self._error = exc
+            self._fail(exc)
             raise
         return self._run(events)
 
@@ -94,7 +94,12 @@ class JsonEventDecoder:
         self._closed = True
         out: list[tuple[Event, Any]] = []
         if not self._complete:
-            out = self._run(self._sse.close_raw())
+            try:
+                events = self._sse.close_raw()
+            except InvalidStreamData as exc:
+                self._fail(exc)
+                raise
+            out = self._run(events)
             if self._error is not None:
                 raise self._error
         self._finish(out)

@@ -57,6 +57,7 @@ from .common import (
 )
 from .config import ProviderConfig
 from .profiles import PROFILES, Profile
+from .sse import DEFAULT_MAX_SIZE
 from .types import (
     AssistantMessage,
     Event,
@@ -441,9 +442,15 @@ class OpenAIDecoder(JsonEventDecoder):
 
     sentinel = "[DONE]"
 
-    def __init__(self, profile: Profile | None = None, provider: str | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile | None = None,
+        provider: str | None = None,
+        *,
+        max_size: int = DEFAULT_MAX_SIZE,
+    ) -> None:
         profile = profile or PROFILES["openai"]
-        super().__init__(provider or profile.kind)
+        super().__init__(provider or profile.kind, max_size=max_size)
         self._fields = profile.reasoning_fields
         self._top_usage = tuple(p[0] for p in profile.usage_paths if len(p) == 1)
         self._nested_usage = tuple(p for p in profile.usage_paths if len(p) > 1)

@@ -510,6 +510,15 @@ def test_p5_non_json_payload_is_an_error_with_its_bytes(payload: str) -> None:
     assert out.message.text == "a"
 
 
+def test_oversized_event_at_end_of_body_is_typed_and_named() -> None:
+    dec = OpenAIDecoder(provider="local", max_size=100)  # instead of 16 MiB
+    dec.feed(b"data: " + b"x" * 60 + b"\ndata: " + b"y" * 60)  # no newline at the end
+    with pytest.raises(InvalidStreamData) as info:
+        dec.close()
+    assert info.value.provider == "local"
+    assert dec.error is info.value
+
+
 def test_unexpected_shape_is_invalid_stream_data() -> None:
     out = decode(
         [{"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": "nope"}]}}]}]
