@@ -32,7 +32,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -557,6 +557,44 @@ def _maxrss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+class Ladder:
+    """The sustained scenario's stream counts: step up until a step fails, then bisect.
+
+    Iterate for the next count, then ``record(step)``; ``max_streams`` is the
+    largest count that passed (0 if none). After the first failure, up to
+    ``refine`` more steps bisect between the last pass and the failure.
+    """
+
+    def __init__(self, p: dict[str, Any]) -> None:
+        self.steps_up = list(p["steps"])
+        self.limit_ms = p["limit_ms"]
+        self.refine = p.get("refine", 2)
+        self.steps: list[dict[str, Any]] = []
+        self.max_streams = 0
+        self.failed: int | None = None
+
+    def __iter__(self) -> Iterator[int]:
+        for k in self.steps_up:
+            yield k
+            if self.failed is not None:
+                break
+        for _ in range(self.refine):
+            if self.failed is None or self.failed - self.max_streams <= max(
+                2, self.max_streams // 10
+            ):
+                return
+            yield (self.max_streams + self.failed) // 2
+
+    def record(self, step: dict[str, Any]) -> None:
+        self.steps.append(step)
+        if step["p99_ms"] <= self.limit_ms:
+            self.max_streams = max(self.max_streams, step["streams"])
+        else:
+            self.failed = (
+                step["streams"] if self.failed is None else min(self.failed, step["streams"])
+            )
+
+
 class Rung:
     """One step of the sustained ladder: ``k`` stamped streams and their delivery delays."""
 
@@ -646,18 +684,16 @@ async def trio_scenario(one: OneStream, scenario: str, p: dict[str, Any]) -> dic
                 await trio.sleep(p["gap"])
         return {"leaves": leaves, "streams": count, "maxrss_kib": _maxrss_kib()}
     if scenario == "sustained":
-        steps = []
+        ladder = Ladder(p)
         model = spec(p["n"], pace=p["pace"], stamp=True)
-        for k in p["steps"]:
+        for k in ladder:
             rung = Rung(k)
             with Meter() as m:
                 async with trio.open_nursery() as nursery:
                     for _ in range(k):
                         nursery.start_soon(run_one, model, rung.on_text())
-            steps.append(rung.summary(m, p))
-            if not steps[-1]["p99_ms"] <= p["limit_ms"]:
-                break
-        return _sustained_summary(steps, results, p)
+            ladder.record(rung.summary(m, p))
+        return _sustained_summary(ladder, results)
     raise ValueError(f"unknown scenario {scenario!r}")
 
 
@@ -697,16 +733,14 @@ async def asyncio_scenario(one: OneStream, scenario: str, p: dict[str, Any]) -> 
         await asyncio.gather(*tasks, return_exceptions=True)
         return {"leaves": leaves, "streams": count, "maxrss_kib": _maxrss_kib()}
     if scenario == "sustained":
-        steps = []
+        ladder = Ladder(p)
         model = spec(p["n"], pace=p["pace"], stamp=True)
-        for k in p["steps"]:
+        for k in ladder:
             rung = Rung(k)
             with Meter() as m:
                 results += await asyncio.gather(*(one(model, rung.on_text()) for _ in range(k)))
-            steps.append(rung.summary(m, p))
-            if not steps[-1]["p99_ms"] <= p["limit_ms"]:
-                break
-        return _sustained_summary(steps, results, p)
+            ladder.record(rung.summary(m, p))
+        return _sustained_summary(ladder, results)
     raise ValueError(f"unknown scenario {scenario!r}")
 
 
@@ -730,13 +764,10 @@ def _summary(
     return out
 
 
-def _sustained_summary(
-    steps: list[dict[str, Any]], results: list[tuple[int, bool]], p: dict[str, Any]
-) -> dict[str, Any]:
-    passing = [s["streams"] for s in steps if s["p99_ms"] <= p["limit_ms"]]
+def _sustained_summary(ladder: Ladder, results: list[tuple[int, bool]]) -> dict[str, Any]:
     return {
-        "steps": steps,
-        "max_streams": max(passing) if passing else 0,
+        "steps": ladder.steps,
+        "max_streams": ladder.max_streams,
         "streams": len(results),
         "done": sum(1 for _, ok in results if ok),
         "maxrss_kib": _maxrss_kib(),
