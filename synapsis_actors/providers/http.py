@@ -26,8 +26,10 @@ from .config import ProviderConfig
 
 _log = logging.getLogger("synapsis_actors.streaming")
 
-#: Connections kept per provider; streams beyond it wait for a free one.
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+#: Connections per provider: over HTTP/1.1 each
+#: open stream holds one, so this bounds concurrent streams per provider;
+#: streams beyond it wait for a free connection.
+DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=20)
 
 
 class _SecretFilter(logging.Filter):
