@@ -12,6 +12,11 @@ Only this module is public; everything is re-exported here.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# --- OTP runtime (synapsis_actors/otp) ---
+from . import otp
 from .errors import (
     ActorExited,
     AlreadyPresent,
@@ -47,38 +52,6 @@ from .errors import (
     SynapsisError,
     TaskCancelled,
 )
-from .providers.config import KINDS, ProviderConfig
-from .providers.types import (
-    AssistantMessage,
-    Event,
-    ImagePart,
-    Message,
-    MessageStart,
-    Part,
-    Ping,
-    ProviderChunk,
-    ProviderDone,
-    RawEvent,
-    Request,
-    StopReason,
-    TextDelta,
-    TextPart,
-    ThinkingDelta,
-    ThinkingPart,
-    ThinkingSignature,
-    Tool,
-    ToolCall,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    ToolResultPart,
-    ToolUsePart,
-    Usage,
-    UsageUpdate,
-)
-
-# --- OTP runtime (synapsis_actors/otp) ---
-from . import otp
 from .otp import (
     NOREPLY,
     Actor,
@@ -107,30 +80,204 @@ from .otp import (
 # --- providers and streaming ---
 from .providers.accumulate import Accumulator
 from .providers.base import HttpRequest, ModelInfo, Provider, StreamDecoder
+from .providers.config import KINDS, ProviderConfig
 from .providers.profiles import PROFILES, Profile, get_provider
 from .providers.sse import ServerSentEvent, SSEDecoder
-from .providers.types import RawBlockPart
-from .streaming import (
-    Runtime,
-    RuntimeStatistics,
-    Stream,
-    StreamRef,
-    complete,
-    open_runtime,
-    open_stream,
+from .providers.types import (
+    AssistantMessage,
+    Event,
+    ImagePart,
+    Message,
+    MessageStart,
+    Part,
+    Ping,
+    ProviderChunk,
+    ProviderDone,
+    RawBlockPart,
+    RawEvent,
+    Request,
+    StopReason,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    ThinkingSignature,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolResultPart,
+    ToolUsePart,
+    Usage,
+    UsageUpdate,
 )
 
-# --- embedded local provider ---
-from .embedded import (
-    EmbeddedProvider,
-    Fault,
-    RawReply,
-    Reply,
-    Step,
-    ToolCallReply,
-    open_embedded_provider,
-)
+# The runtime's HTTP half (httpx, tenacity) and the embedded server load on
+# first use, so `import synapsis_actors` stays cheap for code that only needs
+# the types or the OTP runtime.
+_LAZY: dict[str, str] = {
+    "Runtime": "streaming",
+    "RuntimeStatistics": "streaming",
+    "Stream": "streaming",
+    "StreamRef": "streaming",
+    "complete": "streaming",
+    "open_runtime": "streaming",
+    "open_stream": "streaming",
+    # --- embedded local provider ---
+    "EmbeddedProvider": "embedded",
+    "Fault": "embedded",
+    "RawReply": "embedded",
+    "Reply": "embedded",
+    "Step": "embedded",
+    "ToolCallReply": "embedded",
+    "open_embedded_provider": "embedded",
+}
+
+if TYPE_CHECKING:
+    from .embedded import (
+        EmbeddedProvider,
+        Fault,
+        RawReply,
+        Reply,
+        Step,
+        ToolCallReply,
+        open_embedded_provider,
+    )
+    from .streaming import (
+        Runtime,
+        RuntimeStatistics,
+        Stream,
+        StreamRef,
+        complete,
+        open_runtime,
+        open_stream,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'synapsis_actors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 
-__all__ = [name for name in dir() if not name.startswith("_") and name != "annotations"]
+__all__ = [
+    "KINDS",
+    "NOREPLY",
+    "PROFILES",
+    "APIConnectionError",
+    "APIStatusError",
+    "Accumulator",
+    "Actor",
+    "ActorExited",
+    "ActorRef",
+    "AlreadyPresent",
+    "AlreadyStarted",
+    "AssistantMessage",
+    "AuthenticationError",
+    "BadRequest",
+    "CallTimeout",
+    "Caller",
+    "ChildCounts",
+    "ChildError",
+    "ChildHandle",
+    "ChildInfo",
+    "ChildNotFound",
+    "ChildRunning",
+    "ChildSpec",
+    "ConfigError",
+    "DynamicSupervisor",
+    "DynamicSupervisorHandle",
+    "EmbeddedProvider",
+    "Event",
+    "Fault",
+    "HttpRequest",
+    "ImagePart",
+    "InvalidChildSpec",
+    "InvalidStreamData",
+    "MaxChildrenReached",
+    "Message",
+    "MessageStart",
+    "ModelInfo",
+    "NameTaken",
+    "NoProcess",
+    "OTPError",
+    "Overloaded",
+    "Part",
+    "Ping",
+    "Profile",
+    "Provider",
+    "ProviderChunk",
+    "ProviderConfig",
+    "ProviderDone",
+    "ProviderError",
+    "ProviderNotFound",
+    "RateLimited",
+    "RawBlockPart",
+    "RawEvent",
+    "RawReply",
+    "Registration",
+    "Registry",
+    "Reply",
+    "Request",
+    "RestartIntensityExceeded",
+    "Runtime",
+    "RuntimeStatistics",
+    "SSEDecoder",
+    "ServerError",
+    "ServerSentEvent",
+    "Shutdown",
+    "ShutdownTimeout",
+    "StartError",
+    "Step",
+    "StopReason",
+    "Stream",
+    "StreamCancelled",
+    "StreamDecoder",
+    "StreamError",
+    "StreamInterrupted",
+    "StreamRef",
+    "StreamStalled",
+    "Supervisor",
+    "SupervisorHandle",
+    "SupervisorNotRunning",
+    "SynapsisError",
+    "TaskCancelled",
+    "TaskHandle",
+    "TaskSupervisor",
+    "TaskSupervisorHandle",
+    "TelemetryEvent",
+    "TextDelta",
+    "TextPart",
+    "ThinkingDelta",
+    "ThinkingPart",
+    "ThinkingSignature",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallEnd",
+    "ToolCallReply",
+    "ToolCallStart",
+    "ToolResultPart",
+    "ToolUsePart",
+    "Usage",
+    "UsageUpdate",
+    "complete",
+    "get_provider",
+    "open_dynamic_supervisor",
+    "open_embedded_provider",
+    "open_runtime",
+    "open_stream",
+    "open_supervisor",
+    "open_task_supervisor",
+    "otp",
+]

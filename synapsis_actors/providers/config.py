@@ -30,7 +30,9 @@ KINDS: tuple[str, ...] = (
 
 def _check_kind(_inst: Any, _attr: Any, value: Any) -> None:
     if value not in KINDS:
-        raise ConfigError("kind", f"unknown provider kind {value!r}; expected one of {', '.join(KINDS)}")
+        raise ConfigError(
+            "kind", f"unknown provider kind {value!r}; expected one of {', '.join(KINDS)}"
+        )
 
 
 def _check_base_url(_inst: Any, _attr: Any, value: Any) -> None:
@@ -104,7 +106,9 @@ class ProviderConfig:
     kind: str = attrs.field(validator=_check_kind)
     base_url: str | None = attrs.field(default=None, validator=_check_base_url)
     api_key: str | None = attrs.field(default=None, repr=False, validator=_check_api_key)
-    headers: dict[str, str] = attrs.field(factory=dict, converter=_headers, validator=_check_headers)
+    headers: dict[str, str] = attrs.field(
+        factory=dict, converter=_headers, validator=_check_headers
+    )
     verify: bool | str | ssl.SSLContext = attrs.field(default=True, validator=_check_verify)
     connect_timeout: float | None = attrs.field(
         default=10.0, validator=_positive_seconds("connect_timeout")
