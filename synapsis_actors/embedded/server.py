@@ -197,7 +197,10 @@ async def _bind(host: str, port: int) -> trio.socket.SocketType:
     try:
         sock.setsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_REUSEADDR, 1)
         await sock.bind(address)
-        sock.listen(128)
+        # The kernel's limit (somaxconn), as trio's own listeners use: with 128 a
+        # burst of a few hundred connects (the soak's 1,000 concurrent streams)
+        # overflowed the accept queue: dropped SYNs, connect timeouts, resets.
+        sock.listen(_stdlib_socket.SOMAXCONN)
     except BaseException:
         sock.close()
         raise
