@@ -181,7 +181,7 @@ CASES = [
     Case(
         "error-object-after-200-vllm-style",
         script=((_reply(Fault(error_event_at=4, error_style="vllm")), 1),),
-        expect=sa.APIStatusError,
+        expect=sa.Overloaded,
         requests=1,
         kinds=("openai",),
     ),
