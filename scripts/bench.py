@@ -285,7 +285,21 @@ def main(argv: list[str] | None = None) -> int:
         "--nice", type=int, default=-10, help="priority (autogroup niceness) of server and clients"
     )
     parser.add_argument("--timeout", type=float, default=None, help="per client run, seconds")
+    parser.add_argument(
+        "--report-from",
+        default=None,
+        metavar="JSON",
+        help="measure nothing: rewrite the report (and plot) from a --json file of a run",
+    )
     args = parser.parse_args(argv)
+
+    if args.report_from:
+        saved = json.loads(Path(args.report_from).read_text())
+        out = Path(args.out)
+        png = None if args.no_plot else Path(args.png) if args.png else out.with_suffix(".png")
+        write_report(saved["records"], saved["meta"], out, png)
+        print(f"wrote {out}" + (f" and {png}" if png else ""), file=sys.stderr)
+        return 0
 
     scenarios = [s for s in args.scenarios.split(",") if s]
     clients = [c for c in args.clients.split(",") if c]

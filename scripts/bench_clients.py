@@ -131,8 +131,7 @@ class Synapsis(Client):
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[OneStream]:
-        # The ignore: the package builds __all__ with dir(), which mypy cannot read.
-        from synapsis_actors import (  # type: ignore[attr-defined]
+        from synapsis_actors import (
             Message,
             ProviderChunk,
             ProviderConfig,
@@ -675,9 +674,12 @@ async def trio_scenario(one: OneStream, scenario: str, p: dict[str, Any]) -> dic
         async with trio.open_nursery() as nursery:
             for i in range(count):
                 nursery.start_soon(held, i)
-            with trio.fail_after(p["timeout"]):
+            with trio.move_on_after(p["timeout"]):
                 for event in ready:
                     await event.wait()
+            started = sum(event.is_set() for event in ready)
+            if started < count:
+                raise TimeoutError(f"{started} of {count} streams started in {p['timeout']:g} s")
             for i in range(count):
                 leaves[f"{p['run']}-{i}"] = time.monotonic()
                 scopes[i].cancel()
@@ -723,9 +725,18 @@ async def asyncio_scenario(one: OneStream, scenario: str, p: dict[str, Any]) -> 
             return one(spec(10**7, pace=1, id=f"{p['run']}-{i}"), lambda _t: ready[i].set())
 
         tasks = [asyncio.ensure_future(starter(i)) for i in range(count)]
-        async with asyncio.timeout(p["timeout"]):
-            for event in ready:
-                await event.wait()
+        try:
+            async with asyncio.timeout(p["timeout"]):
+                for event in ready:
+                    await event.wait()
+        except TimeoutError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            started = sum(event.is_set() for event in ready)
+            raise TimeoutError(
+                f"{started} of {count} streams started in {p['timeout']:g} s"
+            ) from None
         for i, task in enumerate(tasks):
             leaves[f"{p['run']}-{i}"] = time.monotonic()
             task.cancel()

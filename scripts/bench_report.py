@@ -245,8 +245,8 @@ def write_report(
         "Every number is the **median over "
         f"{meta['reps']} repetitions** (the sustained ladder: {meta['sustained_reps']}), "
         "clients interleaved (A B C A B C ...), each client run in a fresh subprocess. "
-        "Lower is better except *streams sustained*. Ratios divide our median by the other "
-        "client's median from the same run.",
+        "Lower is better except *streams sustained*. Ratios divide one client's median by "
+        "another's, both from this run.",
         "",
         "## Targets (ratios in the same run)",
         "",
@@ -415,6 +415,7 @@ def plot(values: dict[Key, list[float]], meta: dict[str, Any], png: Path) -> Non
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     panels = []
     for scenario, key, title, unit, _lower in METRICS:
@@ -449,6 +450,7 @@ def plot(values: dict[Key, list[float]], meta: dict[str, Any], png: Path) -> Non
         positive = [v for v in nums if v > 0]
         if positive and max(positive) / min(positive) > 30:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(unit, fontsize=8)
         ax.tick_params(labelsize=7)
