@@ -10,8 +10,10 @@ formats; random choices come from a seeded ``random.Random``.
 
 from __future__ import annotations
 
+import logging
 import random
 import tracemalloc
+from collections.abc import Iterator
 
 import pytest
 import trio
@@ -26,6 +28,8 @@ from ._support import (
     client_tasks,
     config,
     drain,
+    leaked_texts,
+    recording,
     request,
     settle,
     stream_tasks,
@@ -35,6 +39,17 @@ from .conftest import Server
 WORDS = tuple(f" w{i:02d}" for i in range(40))
 TEXT = "".join(WORDS)
 STREAMS = 10
+
+
+@pytest.fixture(autouse=True)
+def no_key_leaks(server: Server, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """K1 for every caller behaviour: the canary key in no log record (DEBUG),
+    telemetry event or server request log, however the caller left."""
+    caplog.set_level(logging.DEBUG)
+    with recording() as rec:
+        yield
+    assert rec.events
+    assert leaked_texts(records=caplog.records, rec=rec, server=server.provider, extra=[]) == []
 
 
 def _closed(stream: sa.Stream) -> bool:
