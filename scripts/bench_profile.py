@@ -7,7 +7,9 @@ Usage::
     python scripts/bench_profile.py --shape openai --client httpx_trio --n 100000
 
 Starts the bench server (``bench_server.py``), runs one burst stream of ``--n``
-deltas in a ``bench_clients.py`` subprocess under ``py-spy record``, keeps the
+deltas (or ``--scenario concurrent``: 100 streams of n/100; ``sequential``:
+n/50 requests of 5 deltas) in a ``bench_clients.py`` subprocess under
+``py-spy record``, keeps the
 samples taken inside the measured section, and attributes each sample to the
 category of its innermost frame (self time): SSE decoding, JSON, provider
 normalization, accumulation, event objects, the channel, HTTP, trio; a frame
@@ -81,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--client", default="synapsis")
     parser.add_argument("--shape", default="anthropic", choices=("anthropic", "openai"))
+    parser.add_argument(
+        "--scenario", default="burst", choices=("burst", "concurrent", "sequential")
+    )
     parser.add_argument("--n", type=int, default=100_000, help="deltas in the one stream")
     parser.add_argument("--rate", type=int, default=2000, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=15, help="hottest lines to list")
@@ -99,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
             "cpu": 1,
             "tasks": [
                 {
-                    "scenario": "burst",
+                    "scenario": args.scenario,
                     "shape": args.shape,
-                    "params": {"n": args.n, "streams": 1},
+                    "params": {
+                        "burst": {"n": args.n, "streams": 1},
+                        "concurrent": {"n": max(1, args.n // 100), "streams": 100},
+                        "sequential": {"n": 5, "requests": max(1, args.n // 50)},
+                    }[args.scenario],
                 }
             ],
         }
@@ -133,15 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     if not total:
         print("no samples in the measured section", file=sys.stderr)
         return 1
-    per_event = result["cpu_us_per_event"]
+    if args.scenario == "sequential":
+        per_event, unit = result["cpu_ms_per_request"] * 1000, "us/request"
+    else:
+        per_event, unit = result["cpu_us_per_event"], "us/event"
     print(
-        f"{args.client}, {args.shape} shape, 1 stream x {args.n:,} deltas: "
-        f"{per_event:.1f} us CPU per event; {total} samples in the measured section\n"
+        f"{args.client}, {args.shape} shape, {args.scenario}: "
+        f"{per_event:.1f} {unit} CPU; {total} samples in the measured section\n"
     )
-    print(f"{'category (innermost frame)':<48} {'share':>6} {'us/event':>9}")
+    print(f"{'category (innermost frame)':<48} {'share':>6} {unit:>10}")
     for name, count in by_category.most_common():
         share = count / total
-        print(f"{name:<48} {share:6.1%} {share * per_event:9.2f}")
+        print(f"{name:<48} {share:6.1%} {share * per_event:10.2f}")
     print(f"\nhottest lines (self time), top {args.top}:")
     for frame, count in by_line.most_common(args.top):
         print(f"{count / total:6.1%}  {frame}")
