@@ -193,6 +193,7 @@ _SSE_HEAD = (
 class Stats:
     def __init__(self) -> None:
         self.closes: dict[str, float] = {}
+        self.connections = 0
         self.requests = 0
         self.completed = 0
         self.events = 0
@@ -276,6 +277,7 @@ class Conn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.stats.connections += 1
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -385,6 +387,7 @@ class Conn(asyncio.Protocol):
             self._reply(200, b"ok")
         elif path == "/_stats":
             stats = {
+                "connections": self.stats.connections,
                 "requests": self.stats.requests,
                 "completed": self.stats.completed,
                 "events": self.stats.events,
