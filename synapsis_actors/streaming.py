@@ -169,6 +169,11 @@ class Runtime:
     # -------------------------------------------------------------- children
 
     async def _child_value(self, child_id: str, timeout: float = 5.0) -> Any:
+        # The common case first, without a timer: the child is up.
+        info = self.supervisor.child(child_id)
+        value = info.value
+        if info.state == "running" and value is not None and getattr(value, "alive", True):
+            return value
         # Between a crash and its restart a child has no value: wait for the
         # new incarnation rather than fail a call that would succeed a moment later.
         with trio.move_on_after(timeout):

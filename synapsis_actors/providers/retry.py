@@ -30,7 +30,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import tenacity
@@ -38,6 +38,8 @@ import trio
 
 from ..errors import ProviderError
 from .config import ProviderConfig
+
+T = TypeVar("T")
 
 #: Statuses retried unless ``x-should-retry: false`` says otherwise.
 RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -180,3 +182,34 @@ def retrying(
         reraise=True,
         **kwargs,
     )
+
+
+async def with_retries(
+    policy: RetryPolicy,
+    attempt: Callable[..., Awaitable[T]],
+    *args: Any,
+    before_sleep: Callable[[tenacity.RetryCallState], Awaitable[None] | None] | None = None,
+) -> T:
+    """``await attempt(*args)`` under :func:`retrying`, paying for tenacity only on a failure.
+
+    The first attempt runs directly. Only if it fails retryably (and the
+    policy allows a retry) is the tenacity controller built; it is handed the
+    first failure as its own attempt 1, so waits, ``before_sleep`` and attempt
+    numbers are exactly those of ``retrying(policy)(attempt, *args)``.
+    """
+    try:
+        return await attempt(*args)
+    except AttemptFailed as failed:
+        if not failed.retryable or policy.max_retries < 1:
+            raise
+        first: AttemptFailed | None = failed
+
+    async def replay(*call_args: Any) -> T:
+        nonlocal first
+        if first is not None:
+            error, first = first, None
+            raise error
+        return await attempt(*call_args)
+
+    result: T = await retrying(policy, before_sleep=before_sleep)(replay, *args)
+    return result

@@ -35,7 +35,7 @@ from . import telemetry
 from .base import Provider, StreamDecoder
 from .config import ProviderConfig
 from .http import H2Tracker, close_response
-from .retry import AttemptFailed, RetryPolicy, retrying
+from .retry import AttemptFailed, RetryPolicy, with_retries
 from .types import AssistantMessage, Ping, ProviderChunk, ProviderDone, Request
 
 _log = logging.getLogger("synapsis_actors.streaming")
@@ -138,7 +138,14 @@ class StreamJob:
                 done = self._failed(self._unexpected(exc))
             self.final = done
             try:
-                await self.send.send(done)
+                # No checkpoint when there is room: the task ends right after,
+                # so the reader's terminate finds it done without a round trip.
+                self.send.send_nowait(done)
+            except trio.WouldBlock:
+                try:
+                    await self.send.send(done)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the caller left; it gets ``final`` if it ever asks
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # the caller left; it gets ``final`` if it ever asks
         finally:
@@ -155,24 +162,29 @@ class StreamJob:
         request = entry.client.build_request(
             spec.method, spec.url, headers=headers, json=spec.json, params=spec.params or None
         )
-        self.tracker = request.extensions["trace"] = H2Tracker(entry.client)
-        telemetry.emit(
-            "provider.request.start",
-            {
-                "ref": self.ref,
-                "provider": entry.name,
-                "kind": entry.config.kind,
-                "model": self.request.model,
-                "method": request.method,
-                "url": scrub(str(request.url), entry.config.api_key),
-                "headers": telemetry.redact_headers(request.headers),
-            },
-        )
-        _log.debug("stream %r: %s %s", self.ref, request.method, request.url.path)
+        if entry.config.http2 and request.url.scheme == "https":
+            # Only HTTP/2 needs the stream id (for RST_STREAM), and httpx speaks
+            # HTTP/2 only over TLS; the trace hook costs ~16 awaits per request.
+            self.tracker = request.extensions["trace"] = H2Tracker(entry.client)
+        if telemetry.active():  # the event's data (headers redacted) costs when nobody listens
+            telemetry.emit(
+                "provider.request.start",
+                {
+                    "ref": self.ref,
+                    "provider": entry.name,
+                    "kind": entry.config.kind,
+                    "model": self.request.model,
+                    "method": request.method,
+                    "url": scrub(str(request.url), entry.config.api_key),
+                    "headers": telemetry.redact_headers(request.headers),
+                },
+            )
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("stream %r: %s %s", self.ref, request.method, request.url.path)
         try:
-            opened: tuple[httpx.Response, Any, bytes] = await retrying(
-                entry.policy, before_sleep=self._on_retry
-            )(self._attempt, request)
+            opened: tuple[httpx.Response, Any, bytes] = await with_retries(
+                entry.policy, self._attempt, request, before_sleep=self._on_retry
+            )
         except AttemptFailed as failed:
             return self._failed(failed.error)
         response, chunks, first = opened
@@ -267,17 +279,18 @@ class StreamJob:
         exc = state.outcome.exception() if state.outcome is not None else None
         error = exc.error if isinstance(exc, AttemptFailed) else None
         delay = state.next_action.sleep if state.next_action is not None else 0.0
-        telemetry.emit(
-            "provider.request.retry",
-            {
-                "ref": self.ref,
-                "provider": self.entry.name,
-                "attempt": state.attempt_number,
-                "delay": delay,
-                "error": type(error).__name__,
-                "status": getattr(error, "status", None),
-            },
-        )
+        if telemetry.active():
+            telemetry.emit(
+                "provider.request.retry",
+                {
+                    "ref": self.ref,
+                    "provider": self.entry.name,
+                    "attempt": state.attempt_number,
+                    "delay": delay,
+                    "error": type(error).__name__,
+                    "status": getattr(error, "status", None),
+                },
+            )
         _log.info(
             "stream %r: attempt %d failed (%s), retrying in %.2fs",
             self.ref,
@@ -426,50 +439,53 @@ class StreamJob:
         return error
 
     def _first_event(self) -> None:
-        telemetry.emit(
-            "provider.stream.first_event",
-            {
-                "ref": self.ref,
-                "provider": self.entry.name,
-                "request_id": self.request_id,
-                "seconds": trio.current_time() - self.sent_at,
-            },
-        )
+        if telemetry.active():
+            telemetry.emit(
+                "provider.stream.first_event",
+                {
+                    "ref": self.ref,
+                    "provider": self.entry.name,
+                    "request_id": self.request_id,
+                    "seconds": trio.current_time() - self.sent_at,
+                },
+            )
 
     def _failed(self, error: ProviderError) -> ProviderDone:
         self._tag(error)
         message = self._message()
         if isinstance(error, StreamInterrupted) and error.partial is None:
             error.partial = message
-        telemetry.emit(
-            "provider.stream.error",
-            {
-                "ref": self.ref,
-                "provider": self.entry.name,
-                "request_id": self.request_id,
-                "seconds": trio.current_time() - self.sent_at,
-                "error": type(error).__name__,
-                "status": error.status,
-                "message": scrub(str(error), self.entry.config.api_key),
-            },
-        )
+        if telemetry.active():
+            telemetry.emit(
+                "provider.stream.error",
+                {
+                    "ref": self.ref,
+                    "provider": self.entry.name,
+                    "request_id": self.request_id,
+                    "seconds": trio.current_time() - self.sent_at,
+                    "error": type(error).__name__,
+                    "status": error.status,
+                    "message": scrub(str(error), self.entry.config.api_key),
+                },
+            )
         _log.warning("stream %r failed: %s", self.ref, error)
         return ProviderDone(self.ref, None, message.raw_stop_reason, message.usage, message, error)
 
     def _succeeded(self) -> ProviderDone:
         message = self._message()
-        telemetry.emit(
-            "provider.stream.done",
-            {
-                "ref": self.ref,
-                "provider": self.entry.name,
-                "request_id": self.request_id,
-                "seconds": trio.current_time() - self.sent_at,
-                "events": self.events,
-                "stop_reason": message.stop_reason,
-                "usage": message.usage,
-            },
-        )
+        if telemetry.active():
+            telemetry.emit(
+                "provider.stream.done",
+                {
+                    "ref": self.ref,
+                    "provider": self.entry.name,
+                    "request_id": self.request_id,
+                    "seconds": trio.current_time() - self.sent_at,
+                    "events": self.events,
+                    "stop_reason": message.stop_reason,
+                    "usage": message.usage,
+                },
+            )
         _log.debug("stream %r done: %s", self.ref, message.stop_reason)
         return ProviderDone(
             self.ref, message.stop_reason, message.raw_stop_reason, message.usage, message, None
@@ -484,16 +500,17 @@ class StreamJob:
         self.final = ProviderDone(
             self.ref, None, message.raw_stop_reason, message.usage, message, error
         )
-        telemetry.emit(
-            "provider.stream.cancel",
-            {
-                "ref": self.ref,
-                "provider": self.entry.name,
-                "request_id": self.request_id,
-                "seconds": trio.current_time() - self.sent_at,
-                "reason": self.cancel_reason,
-            },
-        )
+        if telemetry.active():
+            telemetry.emit(
+                "provider.stream.cancel",
+                {
+                    "ref": self.ref,
+                    "provider": self.entry.name,
+                    "request_id": self.request_id,
+                    "seconds": trio.current_time() - self.sent_at,
+                    "reason": self.cancel_reason,
+                },
+            )
         _log.debug("stream %r cancelled: %s", self.ref, self.cancel_reason)
         try:
             self.entry.provider.on_cancel(self.ref)

@@ -86,6 +86,11 @@ def subscribed(handler: Handler) -> Iterator[None]:
         unsubscribe()
 
 
+def active() -> bool:
+    """True when someone subscribed: callers skip building an event's data otherwise."""
+    return bool(_handlers)
+
+
 def emit(name: str, data: Mapping[str, Any]) -> None:
     """Deliver one event to every subscriber (internal). Cheap when nobody listens."""
     for handler in _handlers:
