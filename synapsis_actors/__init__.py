@@ -13,6 +13,7 @@ Only this module is public; everything is re-exported here.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 # --- OTP runtime (synapsis_actors/otp) ---
@@ -169,6 +170,11 @@ def __dir__() -> list[str]:
 
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where it goes: without this, an
+# application that never configured logging would see our warnings on stderr
+# through logging's last-resort handler.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "KINDS",
