@@ -18,6 +18,7 @@ never ``{}``: such a call must not be run.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .types import (
@@ -100,7 +101,6 @@ class Accumulator:
     """Builds one ``AssistantMessage`` from a reply's events. Not thread-safe; cheap."""
 
     __slots__ = (
-        "_add",
         "_blocks",
         "id",
         "model",
@@ -120,16 +120,6 @@ class Accumulator:
         self.raw_stop_reason: str | None = None
         self.refusal: list[str] = []
         self.other_choices: list[AssistantMessage] = []
-        self._add: dict[type, Any] = {
-            MessageStart: lambda e: self.start(e.id, e.model),
-            TextDelta: lambda e: self.text(e.index, e.text),
-            ThinkingDelta: lambda e: self.thinking(e.index, e.text),
-            ThinkingSignature: lambda e: self.signature(e.index, e.signature),
-            ToolCallStart: lambda e: self.tool_start(e.index, e.id, e.name),
-            ToolCallDelta: lambda e: self.tool_delta(e.index, e.arguments),
-            ToolCallEnd: self._tool_end_event,
-            UsageUpdate: lambda e: self.set_usage(e.usage),
-        }
 
     # ------------------------------------------------------------ generic entry
 
@@ -139,9 +129,9 @@ class Accumulator:
         Blocks only a wire format understands (``RawBlockPart``) travel as
         ``RawEvent`` chunks and are not rebuilt here; everything else is.
         """
-        handler = self._add.get(type(event))
+        handler = _ADD.get(type(event))
         if handler is not None:
-            handler(event)
+            handler(self, event)
 
     # ------------------------------------------------------------ direct API
 
@@ -288,3 +278,18 @@ class Accumulator:
             block.call = ToolCall(
                 block.id, block.name, event.input, "".join(block.parts), event.error
             )
+
+
+# One table for every Accumulator (not per instance: bound methods in an
+# instance's own dict would make each accumulator a reference cycle, freed
+# only by the cyclic GC).
+_ADD: dict[type, Callable[[Accumulator, Any], None]] = {
+    MessageStart: lambda a, e: a.start(e.id, e.model),
+    TextDelta: lambda a, e: a.text(e.index, e.text),
+    ThinkingDelta: lambda a, e: a.thinking(e.index, e.text),
+    ThinkingSignature: lambda a, e: a.signature(e.index, e.signature),
+    ToolCallStart: lambda a, e: a.tool_start(e.index, e.id, e.name),
+    ToolCallDelta: lambda a, e: a.tool_delta(e.index, e.arguments),
+    ToolCallEnd: lambda a, e: a._tool_end_event(e),
+    UsageUpdate: lambda a, e: a.set_usage(e.usage),
+}

@@ -29,6 +29,7 @@ stop, message_delta, message_stop, ping, error (Q1-Q6):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import cattrs
@@ -198,29 +199,15 @@ class AnthropicDecoder(JsonEventDecoder):
         # index -> "text" | "thinking" | "redacted" | "tool" | "other"
         self._kinds: dict[int, str] = {}
         self._stopped = False  # message_delta with a stop_reason arrived
-        self._handlers: dict[str, Any] = {
-            "content_block_delta": self._block_delta,
-            "content_block_start": self._block_start,
-            "content_block_stop": self._block_stop,
-            "message_start": self._message_start,
-            "message_delta": self._message_delta,
-            "message_stop": self._message_stop,
-            "ping": self._ping,
-            "error": self._error_event,
-        }
-        self._deltas: dict[str, Any] = {
-            "text_delta": self._text_delta,
-            "input_json_delta": self._input_json_delta,
-            "thinking_delta": self._thinking_delta,
-            "signature_delta": self._signature_delta,
-            "citations_delta": self._citations_delta,
-        }
+        # The dispatch tables are per class (_HANDLERS, _DELTAS below): bound
+        # methods kept on the instance would make every decoder a reference
+        # cycle that only the cyclic GC frees.
 
     def _handle(self, name: str, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
         kind = obj.get("type", name)
-        handler = self._handlers.get(kind)
+        handler = _HANDLERS.get(kind)
         if handler is not None:
-            handler(obj, out)
+            handler(self, obj, out)
         elif "type" not in obj and isinstance(obj.get("error"), dict):
             # An OpenAI-style {"error": {...}} from an Anthropic-compatible proxy.
             self._error_event(obj, out)
@@ -321,7 +308,7 @@ class AnthropicDecoder(JsonEventDecoder):
 
     def _block_delta(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
         delta = obj["delta"]
-        handler = self._deltas.get(delta.get("type"))
+        handler = _DELTAS.get(delta.get("type"))
         if handler is None:
             kind = delta.get("type")
             index = obj["index"]
@@ -332,7 +319,7 @@ class AnthropicDecoder(JsonEventDecoder):
                         self._acc.raw_fragment(index, field, value)
             out.append((RawEvent(kind if isinstance(kind, str) else "content_block_delta"), obj))
         else:
-            handler(obj["index"], delta, obj, out)
+            handler(self, obj["index"], delta, obj, out)
 
     def _text_delta(
         self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
@@ -411,6 +398,25 @@ class AnthropicDecoder(JsonEventDecoder):
 
 
 # ---------------------------------------------------------------- the provider
+
+
+_HANDLERS: dict[str, Callable[..., None]] = {
+    "content_block_delta": AnthropicDecoder._block_delta,
+    "content_block_start": AnthropicDecoder._block_start,
+    "content_block_stop": AnthropicDecoder._block_stop,
+    "message_start": AnthropicDecoder._message_start,
+    "message_delta": AnthropicDecoder._message_delta,
+    "message_stop": AnthropicDecoder._message_stop,
+    "ping": AnthropicDecoder._ping,
+    "error": AnthropicDecoder._error_event,
+}
+_DELTAS: dict[str, Callable[..., None]] = {
+    "text_delta": AnthropicDecoder._text_delta,
+    "input_json_delta": AnthropicDecoder._input_json_delta,
+    "thinking_delta": AnthropicDecoder._thinking_delta,
+    "signature_delta": AnthropicDecoder._signature_delta,
+    "citations_delta": AnthropicDecoder._citations_delta,
+}
 
 
 class AnthropicProvider(BaseProvider):
