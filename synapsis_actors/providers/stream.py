@@ -323,8 +323,7 @@ class StreamJob:
     async def _body(self, chunks: Any, first: bytes) -> ProviderDone:
         decoder = self.decoder = self.entry.provider.decoder(self.entry.name)
         feed = decoder.feed
-        send_nowait = self.send.send_nowait
-        ref = self.ref
+        deliver = self._deliver
         idle = self.entry.config.idle_timeout
         # Moving a cancel scope's deadline costs a timer-heap operation, too much
         # per event in a burst. So the deadline is moved in steps: only when it is
@@ -339,22 +338,9 @@ class StreamJob:
             try:
                 while True:
                     if chunk:
-                        pairs = feed(chunk)
-                        # The hot loop: one ProviderChunk and one non-blocking send
-                        # per event, no await unless the caller's channel is full.
-                        content = False
-                        for event, raw in pairs:
-                            if type(event) is not Ping:
-                                content = True
-                            message = ProviderChunk(ref, event, raw)
-                            try:
-                                send_nowait(message)
-                            except trio.WouldBlock:
-                                await self._send_blocking(message, limit)
-                            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                                raise _ConsumerGone from exc
-                        self.events += len(pairs)
-                        if content:
+                        # One coroutine call per network chunk (not per event);
+                        # _deliver only checkpoints when the caller's channel is full.
+                        if await deliver(feed(chunk), limit):
                             if idle is not None:
                                 now = trio.current_time()
                                 if not got_content or limit.deadline < now + idle:
