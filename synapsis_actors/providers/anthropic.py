@@ -203,7 +203,7 @@ class AnthropicDecoder(JsonEventDecoder):
         # methods kept on the instance would make every decoder a reference
         # cycle that only the cyclic GC frees.
 
-    def _handle(self, name: str, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+    def _handle(self, name: str, obj: dict[str, Any], out: list[Event]) -> None:
         kind = obj.get("type", name)
         handler = _HANDLERS.get(kind)
         if handler is not None:
@@ -212,18 +212,18 @@ class AnthropicDecoder(JsonEventDecoder):
             # An OpenAI-style {"error": {...}} from an Anthropic-compatible proxy.
             self._error_event(obj, out)
         else:
-            out.append((RawEvent(kind if isinstance(kind, str) else name), obj))
+            out.append(RawEvent(kind if isinstance(kind, str) else name))
 
     # -------------------------------------------------------- message events
 
-    def _message_start(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+    def _message_start(self, obj: dict[str, Any], out: list[Event]) -> None:
         message = obj["message"]
         mid, model = message.get("id"), message.get("model")
         self._acc.start(mid, model)
-        out.append((MessageStart(mid, model), obj))
+        out.append(MessageStart(mid, model))
         usage = message.get("usage")
         if usage:
-            out.append((UsageUpdate(self._usage(usage)), obj))
+            out.append(UsageUpdate(self._usage(usage)))
 
     def _usage(self, usage: dict[str, Any]) -> Usage:
         # Cumulative: every field present replaces the previous value.
@@ -237,7 +237,7 @@ class AnthropicDecoder(JsonEventDecoder):
         self._acc.usage = new
         return new
 
-    def _message_delta(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+    def _message_delta(self, obj: dict[str, Any], out: list[Event]) -> None:
         delta = obj.get("delta") or {}
         raw = delta.get("stop_reason")
         if raw is not None:
@@ -245,24 +245,24 @@ class AnthropicDecoder(JsonEventDecoder):
             self._stopped = True
         usage = obj.get("usage")
         if usage:
-            out.append((UsageUpdate(self._usage(usage)), obj))
+            out.append(UsageUpdate(self._usage(usage)))
         else:
-            out.append((_RAW_MESSAGE_DELTA, obj))
+            out.append(_RAW_MESSAGE_DELTA)
 
-    def _message_stop(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
-        self._flush(obj, out)
-        out.append((_RAW_MESSAGE_STOP, obj))
+    def _message_stop(self, obj: dict[str, Any], out: list[Event]) -> None:
+        self._flush(out)
+        out.append(_RAW_MESSAGE_STOP)
         self._complete = True
 
-    def _ping(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
-        out.append((_PING, obj))
+    def _ping(self, obj: dict[str, Any], out: list[Event]) -> None:
+        out.append(_PING)
 
-    def _error_event(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+    def _error_event(self, obj: dict[str, Any], out: list[Event]) -> None:
         self._fail(errormap.error_from_payload(obj, provider=self._provider))
 
     # -------------------------------------------------------- blocks
 
-    def _block_start(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+    def _block_start(self, obj: dict[str, Any], out: list[Event]) -> None:
         index = obj["index"]
         block = obj["content_block"]
         kind = block.get("type")
@@ -273,14 +273,14 @@ class AnthropicDecoder(JsonEventDecoder):
             text = block.get("text")
             if text:
                 acc.text(index, text)
-                out.append((TextDelta(index, text), obj))
+                out.append(TextDelta(index, text))
                 return
         elif kind == "tool_use":
             self._kinds[index] = "tool"
             tid, tname = block.get("id") or "", block.get("name") or ""
             initial = block.get("input")
             acc.tool_start(index, tid, tname, initial if type(initial) is dict else None)
-            out.append((ToolCallStart(index, tid, tname), obj))
+            out.append(ToolCallStart(index, tid, tname))
             return
         elif kind == "thinking":
             self._kinds[index] = "thinking"
@@ -291,12 +291,12 @@ class AnthropicDecoder(JsonEventDecoder):
                 acc.signature(index, signature)
             if text:
                 acc.thinking(index, text)
-                out.append((ThinkingDelta(index, text), obj))
+                out.append(ThinkingDelta(index, text))
                 return
         elif kind == "redacted_thinking":
             self._kinds[index] = "redacted"
             acc.redacted(index, block.get("data") or "")
-            out.append((_RAW_REDACTED, obj))
+            out.append(_RAW_REDACTED)
             return
         else:
             # server_tool_use, mcp_tool_use, *_tool_result, compaction, unknown:
@@ -304,9 +304,9 @@ class AnthropicDecoder(JsonEventDecoder):
             # pause_turn reply can be sent back verbatim.
             self._kinds[index] = "other"
             acc.raw_block(index, "anthropic", block)
-        out.append((_RAW_BLOCK_START, obj))
+        out.append(_RAW_BLOCK_START)
 
-    def _block_delta(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+    def _block_delta(self, obj: dict[str, Any], out: list[Event]) -> None:
         delta = obj["delta"]
         handler = _DELTAS.get(delta.get("type"))
         if handler is None:
@@ -317,78 +317,68 @@ class AnthropicDecoder(JsonEventDecoder):
                 for field, value in delta.items():
                     if field != "type" and type(value) is str:
                         self._acc.raw_fragment(index, field, value)
-            out.append((RawEvent(kind if isinstance(kind, str) else "content_block_delta"), obj))
+            out.append(RawEvent(kind if isinstance(kind, str) else "content_block_delta"))
         else:
-            handler(self, obj["index"], delta, obj, out)
+            handler(self, obj["index"], delta, out)
 
-    def _text_delta(
-        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
-    ) -> None:
+    def _text_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
         text = delta["text"]
         self._acc.text(index, text)
-        out.append((TextDelta(index, text), obj))
+        out.append(TextDelta(index, text))
 
-    def _thinking_delta(
-        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
-    ) -> None:
+    def _thinking_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
         text = delta["thinking"]
         self._acc.thinking(index, text)
-        out.append((ThinkingDelta(index, text), obj))
+        out.append(ThinkingDelta(index, text))
 
-    def _signature_delta(
-        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
-    ) -> None:
+    def _signature_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
         signature = delta["signature"]
         self._acc.signature(index, signature)
-        out.append((ThinkingSignature(index, signature), obj))
+        out.append(ThinkingSignature(index, signature))
 
-    def _input_json_delta(
-        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
-    ) -> None:
+    def _input_json_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
         if self._kinds.get(index) != "tool":
             # A server or MCP tool's input: the provider runs it, not the caller.
             if self._kinds.get(index) == "other":
                 self._acc.raw_fragment(index, "input", delta["partial_json"])
-            out.append((_RAW_INPUT_JSON, obj))
+            out.append(_RAW_INPUT_JSON)
             return
         fragment = delta["partial_json"]
         if type(fragment) is not str:
             raise TypeError("partial_json is not a string")
         self._acc.tool_delta(index, fragment)
-        out.append((ToolCallDelta(index, fragment), obj))
+        out.append(ToolCallDelta(index, fragment))
 
-    def _citations_delta(
-        self, index: int, delta: dict[str, Any], obj: Any, out: list[tuple[Event, Any]]
-    ) -> None:
-        out.append((_RAW_CITATIONS, obj))
+    def _citations_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
+        out.append(_RAW_CITATIONS)
 
-    def _block_stop(self, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+    def _block_stop(self, obj: dict[str, Any], out: list[Event]) -> None:
         index = obj["index"]
         if self._kinds.get(index) == "tool":
-            self._end_tool(index, obj, out)
+            self._end_tool(index, out)
         else:
-            out.append((_RAW_BLOCK_STOP, obj))
+            out.append(_RAW_BLOCK_STOP)
 
-    def _end_tool(self, index: int, raw: Any, out: list[tuple[Event, Any]]) -> None:
+    def _end_tool(self, index: int, out: list[Event]) -> None:
         self._kinds[index] = "tool-done"
         call = self._acc.tool_end(index)
-        out.append((ToolCallEnd(index, call.id, call.name, call.input, call.error), raw))
+        out.append(ToolCallEnd(index, call.id, call.name, call.input, call.error))
 
-    def _flush(self, raw: Any, out: list[tuple[Event, Any]]) -> None:
+    def _flush(self, out: list[Event]) -> None:
         """Close tool blocks a proxy left open (no content_block_stop)."""
         for index, kind in list(self._kinds.items()):
             if kind == "tool":
-                self._end_tool(index, raw, out)
+                self._end_tool(index, out)
 
     # -------------------------------------------------------- end of body
 
-    def _on_sentinel(self, out: list[tuple[Event, Any]]) -> None:  # pragma: no cover
+    def _on_sentinel(self, out: list[Event]) -> None:  # pragma: no cover
         raise AssertionError("the Messages API has no sentinel")
 
-    def _finish(self, out: list[tuple[Event, Any]]) -> None:
+    def _finish(self, out: list[Event]) -> None:
         if self._complete:
             return
-        self._flush(None, out)
+        self._flush(out)
         if self._stopped:
             # message_delta carried the stop reason: only message_stop is
             # missing (some proxies); the reply is whole.

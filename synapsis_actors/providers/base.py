@@ -16,7 +16,7 @@ import attrs
 
 from ..errors import ProviderError
 from .config import ProviderConfig
-from .types import AssistantMessage, Event, Request
+from .types import AssistantMessage, Event, ProviderChunk, Request
 
 
 @attrs.frozen
@@ -66,6 +66,14 @@ class StreamDecoder(Protocol):
     def feed(self, data: bytes) -> list[tuple[Event, Any]]: ...
 
     def close(self) -> list[tuple[Event, Any]]: ...
+
+    def feed_chunks(self, data: bytes, ref: Any) -> list[ProviderChunk]:
+        """``feed`` as ready ``ProviderChunk``s of stream ``ref`` (what the stream task sends)."""
+        ...
+
+    def close_chunks(self, ref: Any) -> list[ProviderChunk]:
+        """``close`` as ``ProviderChunk``s of stream ``ref``."""
+        ...
 
     def message(self) -> AssistantMessage: ...
 

@@ -29,12 +29,21 @@ from .base import ModelInfo
 from .config import ProviderConfig
 from .profiles import Profile
 from .sse import DEFAULT_MAX_SIZE, SSEDecoder
-from .types import AssistantMessage, Event
+from .types import (
+    AssistantMessage,
+    Event,
+    ProviderChunk,
+    _set_event,
+    _set_ref,
+    _set_text,
+    lazy_chunk,
+)
 
 _PREVIEW = 200
 _RAW_DECODE = json.JSONDecoder().raw_decode
 _JSON_SPACE = " \t\n\r"
 _INVALID = object()
+_new = object.__new__
 
 
 def _loads_strict(data: str) -> Any:
@@ -74,6 +83,15 @@ class JsonEventDecoder:
         return self._error
 
     def feed(self, data: bytes) -> list[tuple[Event, Any]]:
+        """The ``(event, raw)`` pairs completed by ``data``."""
+        return [(chunk.event, chunk.raw) for chunk in self.feed_chunks(data, None)]
+
+    def close(self) -> list[tuple[Event, Any]]:
+        """End of body: flush, then raise ``StreamInterrupted`` if the end never came."""
+        return [(chunk.event, chunk.raw) for chunk in self.close_chunks(None)]
+
+    def feed_chunks(self, data: bytes, ref: Any) -> list[ProviderChunk]:
+        """``feed`` as the ``ProviderChunk``s of stream ``ref`` (raw decoded lazily)."""
         if self._error is not None:
             raise self._error
         if self._complete:
@@ -83,26 +101,28 @@ class JsonEventDecoder:
         except InvalidStreamData as exc:
             self._fail(exc)
             raise
-        return self._run(events)
+        return self._run(events, ref)
 
-    def close(self) -> list[tuple[Event, Any]]:
-        """End of body: flush, then raise ``StreamInterrupted`` if the end never came."""
+    def close_chunks(self, ref: Any) -> list[ProviderChunk]:
+        """``close`` as the ``ProviderChunk``s of stream ``ref``."""
         if self._error is not None:
             raise self._error
         if self._closed:
             return []
         self._closed = True
-        out: list[tuple[Event, Any]] = []
+        out: list[ProviderChunk] = []
         if not self._complete:
             try:
                 events = self._sse.close_raw()
             except InvalidStreamData as exc:
                 self._fail(exc)
                 raise
-            out = self._run(events)
+            out = self._run(events, ref)
             if self._error is not None:
                 raise self._error
-        self._finish(out)
+        emitted: list[Event] = []
+        self._finish(emitted)
+        out.extend(lazy_chunk(ref, event, None) for event in emitted)
         if self._error is not None:
             raise self._error
         return out
@@ -118,13 +138,13 @@ class JsonEventDecoder:
 
     # ------------------------------------------------------------ for subclasses
 
-    def _handle(self, name: str, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+    def _handle(self, name: str, obj: dict[str, Any], out: list[Event]) -> None:
         raise NotImplementedError
 
-    def _on_sentinel(self, out: list[tuple[Event, Any]]) -> None:
+    def _on_sentinel(self, out: list[Event]) -> None:
         raise NotImplementedError
 
-    def _finish(self, out: list[tuple[Event, Any]]) -> None:
+    def _finish(self, out: list[Event]) -> None:
         """End of body without a terminal event: flush or set an error."""
         raise NotImplementedError
 
@@ -138,14 +158,19 @@ class JsonEventDecoder:
 
     # ------------------------------------------------------------ the loop
 
-    def _run(self, events: list[tuple[str, str, str]]) -> list[tuple[Event, Any]]:
-        out: list[tuple[Event, Any]] = []
+    def _run(self, events: list[tuple[str, str, str]], ref: Any) -> list[ProviderChunk]:
+        # Handlers append bare events; each becomes a chunk whose raw is the
+        # JSON text of the SSE event that produced it (decoded only if read).
+        out: list[ProviderChunk] = []
+        emitted: list[Event] = []
         raw_decode = _RAW_DECODE
         handle = self._handle
         sentinel = self.sentinel
+        new, set_ref, set_event, set_text = _new, _set_ref, _set_event, _set_text
         for name, data, _id in events:
             if data == sentinel:
-                self._on_sentinel(out)
+                self._on_sentinel(emitted)
+                out.extend(lazy_chunk(ref, event, None) for event in emitted)
                 break
             # raw_decode skips json.loads' two whitespace regex matches; only
             # padding after the value (Anthropic pads its JSON) is checked here.
@@ -172,7 +197,7 @@ class JsonEventDecoder:
                 )
                 break
             try:
-                handle(name, obj, out)
+                handle(name, obj, emitted)
             except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
                 self._fail(
                     InvalidStreamData(
@@ -180,6 +205,14 @@ class JsonEventDecoder:
                         received=data[:_PREVIEW],
                     )
                 )
+            # lazy_chunk inlined: this runs once per event.
+            for event in emitted:
+                chunk = new(ProviderChunk)
+                set_ref(chunk, ref)
+                set_event(chunk, event)
+                set_text(chunk, data)
+                out.append(chunk)
+            emitted.clear()
             if self._error is not None or self._complete:
                 break
         if self._error is not None and not out:

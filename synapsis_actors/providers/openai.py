@@ -331,67 +331,67 @@ class _Choice:
         self.by_id: dict[str, _Call] = {}
         self.finished = False
 
-    def apply(self, choice: dict[str, Any], raw: Any, out: list[tuple[Event, Any]]) -> None:
+    def apply(self, choice: dict[str, Any], out: list[Event]) -> None:
         delta = choice.get("delta")
         if delta:
             content = delta.get("content")
             if content:
                 if type(content) is str:
-                    self.text(content, raw, out)
+                    self.text(content, out)
                 else:
-                    self.parts(content, raw, out)
+                    self.parts(content, out)
             for field in self.reasoning_fields:
                 reasoning = delta.get(field)
                 if reasoning and type(reasoning) is str:
-                    self.thinking(reasoning, raw, out)
+                    self.thinking(reasoning, out)
                     break  # servers sending two fields repeat the same text
             calls = delta.get("tool_calls")
             if calls:
                 for call in calls:
-                    self.tool_call(call, raw, out)
+                    self.tool_call(call, out)
             function_call = delta.get("function_call")
             if function_call:
-                self.tool_call({"index": "function_call", "function": function_call}, raw, out)
+                self.tool_call({"index": "function_call", "function": function_call}, out)
             refusal = delta.get("refusal")
             if refusal:
                 self.acc.refusal.append(refusal)
-                out.append((_RAW_REFUSAL, raw))
+                out.append(_RAW_REFUSAL)
         finish = choice.get("finish_reason")
         if finish:
-            self.finish(finish, raw, out)
+            self.finish(finish, out)
 
-    def text(self, text: str, raw: Any, out: list[tuple[Event, Any]]) -> None:
+    def text(self, text: str, out: list[Event]) -> None:
         if self.cur != "text":
             self.cur, self.cur_index = "text", self.next_index
             self.next_index += 1
         index = self.cur_index
         self.acc.text(index, text)
-        out.append((TextDelta(index, text), raw))
+        out.append(TextDelta(index, text))
 
-    def thinking(self, text: str, raw: Any, out: list[tuple[Event, Any]]) -> None:
+    def thinking(self, text: str, out: list[Event]) -> None:
         if self.cur != "thinking":
             self.cur, self.cur_index = "thinking", self.next_index
             self.next_index += 1
         index = self.cur_index
         self.acc.thinking(index, text)
-        out.append((ThinkingDelta(index, text), raw))
+        out.append(ThinkingDelta(index, text))
 
-    def parts(self, parts: list[Any], raw: Any, out: list[tuple[Event, Any]]) -> None:
+    def parts(self, parts: list[Any], out: list[Event]) -> None:
         """Mistral's content arrays: text parts and thinking parts (themselves arrays)."""
         for part in parts:
             kind = part.get("type")
             if kind == "text":
                 text = part.get("text")
                 if text:
-                    self.text(text, raw, out)
+                    self.text(text, out)
             elif kind == "thinking":
                 inner = part.get("thinking")
                 if isinstance(inner, list):
                     inner = "".join(p.get("text") or "" for p in inner if isinstance(p, dict))
                 if inner and isinstance(inner, str):
-                    self.thinking(inner, raw, out)
+                    self.thinking(inner, out)
 
-    def tool_call(self, delta: dict[str, Any], raw: Any, out: list[tuple[Event, Any]]) -> None:
+    def tool_call(self, delta: dict[str, Any], out: list[Event]) -> None:
         index = delta.get("index")
         cid = delta.get("id") or ""
         function = delta.get("function") or {}
@@ -412,7 +412,7 @@ class _Choice:
                 self.by_id[cid] = call
             self.calls.append(call)
             self.acc.tool_start(call.block, cid, name)
-            out.append((ToolCallStart(call.block, cid, name), raw))
+            out.append(ToolCallStart(call.block, cid, name))
         elif not call.name and function.get("name"):
             call.name = decode_tool_name(function["name"])
             self.acc.tool_start(call.block, call.id, call.name)
@@ -421,20 +421,20 @@ class _Choice:
             if type(arguments) is not str:  # some servers send the object itself
                 arguments = json.dumps(arguments)
             self.acc.tool_delta(call.block, arguments)
-            out.append((ToolCallDelta(call.block, arguments), raw))
+            out.append(ToolCallDelta(call.block, arguments))
 
-    def end_calls(self, raw: Any, out: list[tuple[Event, Any]]) -> None:
+    def end_calls(self, out: list[Event]) -> None:
         for call in self.calls:
             tc = self.acc.tool_end(call.block)
-            out.append((ToolCallEnd(call.block, tc.id, tc.name, tc.input, tc.error), raw))
+            out.append(ToolCallEnd(call.block, tc.id, tc.name, tc.input, tc.error))
         self.calls.clear()
         self.by_index.clear()
         self.by_id.clear()
 
-    def finish(self, raw_reason: str, raw: Any, out: list[tuple[Event, Any]]) -> None:
+    def finish(self, raw_reason: str, out: list[Event]) -> None:
         self.acc.set_stop(raw_reason, FINISH_REASONS.get(raw_reason))
         self.finished = True
-        self.end_calls(raw, out)
+        self.end_calls(out)
 
 
 class OpenAIDecoder(JsonEventDecoder):
@@ -461,7 +461,7 @@ class OpenAIDecoder(JsonEventDecoder):
         self._acc = self._main.acc
         self._choices: dict[Any, _Choice] = {0: self._main}
 
-    def _handle(self, name: str, obj: dict[str, Any], out: list[tuple[Event, Any]]) -> None:
+    def _handle(self, name: str, obj: dict[str, Any], out: list[Event]) -> None:
         if (self._error_key and obj.get("error")) or name == "error":
             self._fail(errormap.error_from_payload(obj, provider=self._provider))
             return
@@ -474,7 +474,7 @@ class OpenAIDecoder(JsonEventDecoder):
             self._started = True
             mid, model = obj.get("id") or None, obj.get("model") or None
             self._acc.start(mid, model)
-            out.append((MessageStart(mid, model), obj))
+            out.append(MessageStart(mid, model))
         if choices:
             table = self._choices
             for choice in choices:
@@ -484,9 +484,9 @@ class OpenAIDecoder(JsonEventDecoder):
                     state = table[index] = _Choice(self._fields)
                     state.acc.start(obj.get("id") or None, obj.get("model") or None)
                 if state is self._main:
-                    state.apply(choice, obj, out)
+                    state.apply(choice, out)
                 else:
-                    state.apply(choice, obj, [])
+                    state.apply(choice, [])
         found = None
         for key in self._top_usage:
             found = obj.get(key) or found
@@ -497,9 +497,9 @@ class OpenAIDecoder(JsonEventDecoder):
                     usage = usage.get(key) if isinstance(usage, dict) else None
                 found = usage or found
         if found:
-            out.append((UsageUpdate(self._usage(found)), obj))
+            out.append(UsageUpdate(self._usage(found)))
         if len(out) == before:
-            out.append((_RAW_CHUNK, obj))
+            out.append(_RAW_CHUNK)
 
     def _usage(self, usage: dict[str, Any]) -> Usage:
         # Cumulative (vLLM sends it on every chunk): replace, never add.
@@ -519,20 +519,20 @@ class OpenAIDecoder(JsonEventDecoder):
             state.acc.usage = new
         return new
 
-    def _on_sentinel(self, out: list[tuple[Event, Any]]) -> None:
+    def _on_sentinel(self, out: list[Event]) -> None:
         self._end_all(out)
-        out.append((_RAW_DONE, None))
+        out.append(_RAW_DONE)
         self._complete = True
 
-    def _end_all(self, out: list[tuple[Event, Any]]) -> None:
+    def _end_all(self, out: list[Event]) -> None:
         for state in self._choices.values():
-            state.end_calls(None, out if state is self._main else [])
+            state.end_calls(out if state is self._main else [])
             acc = state.acc
             if acc.raw_stop_reason is None and acc.stop_reason is None:
                 # No finish_reason at all: a reply with tool calls asks for them.
                 acc.stop_reason = "tool_use" if acc.has_tool_calls() else "end_turn"
 
-    def _finish(self, out: list[tuple[Event, Any]]) -> None:
+    def _finish(self, out: list[Event]) -> None:
         if self._complete:
             return
         if self._main.finished:

@@ -322,7 +322,8 @@ class StreamJob:
 
     async def _body(self, chunks: Any, first: bytes) -> ProviderDone:
         decoder = self.decoder = self.entry.provider.decoder(self.entry.name)
-        feed = decoder.feed
+        feed = decoder.feed_chunks
+        ref = self.ref
         deliver = self._deliver
         idle = self.entry.config.idle_timeout
         # Moving a cancel scope's deadline costs a timer-heap operation, too much
@@ -340,7 +341,7 @@ class StreamJob:
                     if chunk:
                         # One coroutine call per network chunk (not per event);
                         # _deliver only checkpoints when the caller's channel is full.
-                        if await deliver(feed(chunk), limit):
+                        if await deliver(feed(chunk, ref), limit):
                             if idle is not None:
                                 now = trio.current_time()
                                 if not got_content or limit.deadline < now + idle:
@@ -374,29 +375,27 @@ class StreamJob:
                 return self._failed(self._stalled("idle", idle))
             return self._failed(self._stalled("first_event", self.entry.config.first_event_timeout))
         try:
-            pairs = decoder.close()
+            last = decoder.close_chunks(ref)
         except ProviderError as error:
             return self._failed(error)
-        if pairs:
-            await self._deliver(pairs, limit)
+        if last:
+            await self._deliver(last, limit)
         return self._succeeded()
 
-    async def _deliver(self, pairs: list[tuple[Any, Any]], limit: trio.CancelScope) -> bool:
-        """Send one ``ProviderChunk`` per event; True if any was content (not a ping)."""
-        ref = self.ref
+    async def _deliver(self, chunks: list[ProviderChunk], limit: trio.CancelScope) -> bool:
+        """Send ``chunks`` in order; True if any was content (not a ping)."""
         send_nowait = self.send.send_nowait
         content = False
-        for event, raw in pairs:
-            if type(event) is not Ping:
+        for message in chunks:
+            if not content and type(message.event) is not Ping:
                 content = True
-            message = ProviderChunk(ref, event, raw)
             try:
                 send_nowait(message)
             except trio.WouldBlock:
                 await self._send_blocking(message, limit)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise _ConsumerGone from exc
-        self.events += len(pairs)
+        self.events += len(chunks)
         return content
 
     async def _send_blocking(self, message: ProviderChunk, limit: trio.CancelScope) -> None:

@@ -7,6 +7,7 @@ All classes are attrs frozen classes with slots.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
@@ -366,13 +367,88 @@ Event: TypeAlias = (
 )
 
 
-@attrs.frozen
 class ProviderChunk:
-    """One normalized event of stream ``ref``; ``raw`` is the provider's decoded JSON."""
+    """One normalized event of stream ``ref``; ``raw`` is the provider's decoded JSON.
+
+    Immutable like the attrs frozen classes (``FrozenInstanceError`` on
+    assignment; equality and hash over ``ref``, ``event``, ``raw``), but
+    written by hand: it is the one object made per event on the hot path, and
+    the stream keeps its ``raw`` as the SSE event's JSON text, decoded on first
+    access and then kept. A decoded dict per buffered event would be several
+    more objects for the cyclic GC to walk, for a field most callers never
+    read.
+    """
+
+    # ``_text`` is the undecoded JSON (then ``_raw`` is unset), or None once
+    # ``_raw`` holds the value.
+    __slots__ = ("_raw", "_text", "event", "ref")
+    __match_args__ = ("ref", "event", "raw")
 
     ref: Any
     event: Event
-    raw: Any
+    _raw: Any
+    _text: str | None
+
+    def __init__(self, ref: Any, event: Event, raw: Any) -> None:
+        _set_ref(self, ref)
+        _set_event(self, event)
+        _set_raw(self, raw)
+        _set_text(self, None)
+
+    @property
+    def raw(self) -> Any:
+        text = self._text
+        if text is None:
+            return self._raw
+        raw = json.loads(text)
+        _set_raw(self, raw)
+        _set_text(self, None)
+        return raw
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __delattr__(self, name: str) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, ProviderChunk)
+        return (self.ref, self.event, self.raw) == (other.ref, other.event, other.raw)
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, self.ref, self.event, self.raw))
+
+    def __repr__(self) -> str:
+        return f"ProviderChunk(ref={self.ref!r}, event={self.event!r}, raw={self.raw!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ProviderChunk, (self.ref, self.event, self.raw))
+
+
+_set_ref = ProviderChunk.__dict__["ref"].__set__
+_set_event = ProviderChunk.__dict__["event"].__set__
+_set_raw = ProviderChunk.__dict__["_raw"].__set__
+_set_text = ProviderChunk.__dict__["_text"].__set__
+_new = object.__new__
+
+
+def lazy_chunk(ref: Any, event: Event, text: str | None) -> ProviderChunk:
+    """A chunk whose ``raw`` is ``json.loads(text)``, decoded when first read.
+
+    ``text`` must be valid JSON (the decoders only pass text they parsed);
+    None gives ``raw=None`` (events no SSE event carried, such as those made
+    at the end of the body).
+    """
+    chunk = _new(ProviderChunk)
+    _set_ref(chunk, ref)
+    _set_event(chunk, event)
+    if text is None:
+        _set_raw(chunk, None)
+    # else ``_raw`` stays unset until ``raw`` is read: ``_text`` is not None.
+    _set_text(chunk, text)
+    return chunk
 
 
 @attrs.frozen

@@ -78,6 +78,27 @@ async def test_openai_compatible_stream(served: Served, rt: sa.Runtime) -> None:
     assert served.server.http_versions == {served.http_version}
 
 
+async def test_each_chunk_carries_the_json_its_event_came_from(
+    served: Served, rt: sa.Runtime
+) -> None:
+    served.server.enqueue(Reply(text="one two three"), times=2)
+    await rt.providers.register("an", served.config())
+    await rt.providers.register("oa", served.config("openai"))
+    for name in ("an", "oa"):
+        messages = await collect_stream(rt, name, hello())
+        texts = [m for m in messages if isinstance(m, sa.ProviderChunk)]
+        deltas = [m for m in texts if isinstance(m.event, sa.TextDelta)]
+        assert "".join(m.event.text for m in deltas) == "one two three"
+        for chunk in deltas:
+            raw = chunk.raw
+            wire_text = (
+                raw["delta"]["text"] if name == "an" else raw["choices"][0]["delta"]["content"]
+            )
+            assert wire_text == chunk.event.text
+        starts = [m for m in texts if isinstance(m.event, sa.MessageStart)]
+        assert len(starts) == 1 and isinstance(starts[0].raw, dict)
+
+
 async def collect_stream(rt: sa.Runtime, name: str, request: sa.Request) -> list[object]:
     async with sa.open_stream(rt, name, request) as stream:
         return await collect(stream)
