@@ -129,6 +129,10 @@ class Runtime:
         self._supervisor: SupervisorHandle | None = None
         self._live: dict[StreamRef, _Live] = {}
         self._started = 0
+        # The stream task supervisor's handle, looked up again only after it
+        # stopped (a restart gives a new handle): one lookup per stream was a
+        # ChildInfo record built twice per request.
+        self._task_sup: Any = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -196,13 +200,18 @@ class Runtime:
         raise NoProcess("the provider registry actor keeps dying")
 
     async def _tasks(self) -> Any:
-        return await self._child_value(TASKS_ID)
+        tasks = self._task_sup
+        if tasks is None or not tasks.running:
+            tasks = self._task_sup = await self._child_value(TASKS_ID)
+        return tasks
 
     async def _spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         tasks = await self._tasks()
         await tasks.start_nolink(fn)
 
     async def _terminate(self, live: _Live) -> None:
+        if live.task.done:
+            return  # it ended on its own: nothing to stop, nothing to wait for
         tasks = await self._tasks()
         try:
             await tasks.terminate_child(live.task)
@@ -341,7 +350,11 @@ async def open_stream(
     if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
         raise ConfigError("buffer", f"must be an int >= 0, got {buffer!r}")
     ref = StreamRef(next(_refs), name)
-    send, recv = trio.open_memory_channel[ProviderChunk | ProviderDone](buffer)
+    # Not open_memory_channel[...](): the subscripted form builds a typing
+    # alias on every call.
+    send: trio.MemorySendChannel[ProviderChunk | ProviderDone]
+    recv: trio.MemoryReceiveChannel[ProviderChunk | ProviderDone]
+    send, recv = trio.open_memory_channel(buffer)
     job = StreamJob(ref, entry, request, send)
     with recv:
         try:

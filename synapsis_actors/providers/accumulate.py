@@ -101,7 +101,7 @@ class Accumulator:
     """Builds one ``AssistantMessage`` from a reply's events. Not thread-safe; cheap."""
 
     __slots__ = (
-        "_blocks",
+        "blocks",
         "id",
         "model",
         "other_choices",
@@ -112,7 +112,9 @@ class Accumulator:
     )
 
     def __init__(self) -> None:
-        self._blocks: dict[int, _Block] = {}
+        # The blocks being assembled, by index. Public for the decoders' hot
+        # path, which appends a text delta to its block's ``parts`` directly.
+        self.blocks: dict[int, _Block] = {}
         self.id: str | None = None
         self.model: str | None = None
         self.usage = Usage()
@@ -142,21 +144,21 @@ class Accumulator:
             self.model = model
 
     def _block(self, index: int, kind: str) -> _Block:
-        block = self._blocks.get(index)
+        block = self.blocks.get(index)
         if block is None:
-            block = self._blocks[index] = _Block(kind)
+            block = self.blocks[index] = _Block(kind)
         return block
 
     def text(self, index: int, text: str) -> None:
-        block = self._blocks.get(index)
+        block = self.blocks.get(index)
         if block is None:
-            block = self._blocks[index] = _Block("text")
+            block = self.blocks[index] = _Block("text")
         block.parts.append(text)
 
     def thinking(self, index: int, text: str) -> None:
-        block = self._blocks.get(index)
+        block = self.blocks.get(index)
         if block is None:
-            block = self._blocks[index] = _Block("thinking")
+            block = self.blocks[index] = _Block("thinking")
         block.parts.append(text)
 
     def signature(self, index: int, signature: str) -> None:
@@ -168,13 +170,13 @@ class Accumulator:
 
     def raw_block(self, index: int, wire: str, block: dict[str, Any]) -> None:
         """A block only ``wire`` understands (kept to be sent back verbatim)."""
-        raw = self._blocks[index] = _Block("raw", name=wire)
+        raw = self.blocks[index] = _Block("raw", name=wire)
         raw.initial = dict(block)
         raw.fields = {}
 
     def raw_fragment(self, index: int, field: str, text: str) -> None:
         """Text streamed into field ``field`` of raw block ``index`` ("input": JSON text)."""
-        block = self._blocks.get(index)
+        block = self.blocks.get(index)
         if block is not None and block.fields is not None:
             block.fields.setdefault(field, []).append(text)
 
@@ -191,9 +193,9 @@ class Accumulator:
             block.initial = initial
 
     def tool_delta(self, index: int, fragment: str) -> None:
-        block = self._blocks.get(index)
+        block = self.blocks.get(index)
         if block is None:
-            block = self._blocks[index] = _Block("tool")
+            block = self.blocks[index] = _Block("tool")
         block.parts.append(fragment)
 
     def tool_end(self, index: int) -> ToolCall:
@@ -205,10 +207,10 @@ class Accumulator:
 
     def open_tool_calls(self) -> list[int]:
         """Indexes of tool calls started but not ended (to flush at the end)."""
-        return [i for i, b in self._blocks.items() if b.kind == "tool" and b.call is None]
+        return [i for i, b in self.blocks.items() if b.kind == "tool" and b.call is None]
 
     def has_tool_calls(self) -> bool:
-        return any(b.kind == "tool" for b in self._blocks.values())
+        return any(b.kind == "tool" for b in self.blocks.values())
 
     def set_usage(self, usage: Usage) -> None:
         self.usage = usage
@@ -225,7 +227,7 @@ class Accumulator:
         thinking: list[str] = []
         calls: list[ToolCall] = []
         parts: list[Part] = []
-        for block in self._blocks.values():
+        for block in self.blocks.values():
             kind = block.kind
             if kind == "text":
                 text = "".join(block.parts)

@@ -187,6 +187,17 @@ def normalize_stop_reason(raw: str | None) -> StopReason | None:
     return _STOP_ALIASES.get(raw)
 
 
+def _str(value: Any, field: str) -> str:
+    """``value`` if it is a string; a TypeError (-> InvalidStreamData) otherwise."""
+    if type(value) is str:
+        return value
+    raise TypeError(f"{field} is not a string: {type(value).__name__}")
+
+
+def _opt_str(value: Any, field: str) -> str | None:
+    return None if value is None else _str(value, field)
+
+
 def _int(value: Any, default: int) -> int:
     return value if type(value) is int else default
 
@@ -205,6 +216,18 @@ class AnthropicDecoder(JsonEventDecoder):
 
     def _handle(self, name: str, obj: dict[str, Any], out: list[Event]) -> None:
         kind = obj.get("type", name)
+        if kind == "content_block_delta":
+            # Most events of a reply: a text delta, handled here in one call
+            # instead of three (_block_delta, _text_delta, Accumulator.text).
+            delta = obj["delta"]
+            if delta.get("type") == "text_delta":
+                index = obj["index"]
+                text = delta["text"]
+                block = self._acc.blocks.get(index)
+                if block is not None and block.kind == "text" and type(text) is str:
+                    block.parts.append(text)
+                    out.append(TextDelta(index, text))
+                    return
         handler = _HANDLERS.get(kind)
         if handler is not None:
             handler(self, obj, out)
@@ -270,7 +293,7 @@ class AnthropicDecoder(JsonEventDecoder):
         if kind == "text":
             self._kinds[index] = "text"
             acc.text(index, "")
-            text = block.get("text")
+            text = _opt_str(block.get("text"), "text")
             if text:
                 acc.text(index, text)
                 out.append(TextDelta(index, text))
@@ -285,8 +308,8 @@ class AnthropicDecoder(JsonEventDecoder):
         elif kind == "thinking":
             self._kinds[index] = "thinking"
             acc.thinking(index, "")
-            text = block.get("thinking")
-            signature = block.get("signature")
+            text = _opt_str(block.get("thinking"), "thinking")
+            signature = _opt_str(block.get("signature"), "signature")
             if signature:
                 acc.signature(index, signature)
             if text:
@@ -322,17 +345,17 @@ class AnthropicDecoder(JsonEventDecoder):
             handler(self, obj["index"], delta, out)
 
     def _text_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
-        text = delta["text"]
+        text = _str(delta["text"], "text")
         self._acc.text(index, text)
         out.append(TextDelta(index, text))
 
     def _thinking_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
-        text = delta["thinking"]
+        text = _str(delta["thinking"], "thinking")
         self._acc.thinking(index, text)
         out.append(ThinkingDelta(index, text))
 
     def _signature_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
-        signature = delta["signature"]
+        signature = _str(delta["signature"], "signature")
         self._acc.signature(index, signature)
         out.append(ThinkingSignature(index, signature))
 

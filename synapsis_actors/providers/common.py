@@ -67,7 +67,9 @@ class JsonEventDecoder:
         self._acc = Accumulator()
         self._complete = False
         self._closed = False
-        self._error: ProviderError | None = None
+        #: The error that ended the stream, if any (raised by the next feed/close).
+        #: A plain attribute, not a property: the stream task reads it per chunk.
+        self.error: ProviderError | None = None
         self._message: AssistantMessage | None = None
 
     # ------------------------------------------------------------ protocol
@@ -76,11 +78,6 @@ class JsonEventDecoder:
     def complete(self) -> bool:
         """True once the terminal event arrived: a transport error after it is harmless."""
         return self._complete
-
-    @property
-    def error(self) -> ProviderError | None:
-        """The error that ended the stream, if any (raised by the next feed/close)."""
-        return self._error
 
     def feed(self, data: bytes) -> list[tuple[Event, Any]]:
         """The ``(event, raw)`` pairs completed by ``data``."""
@@ -92,8 +89,8 @@ class JsonEventDecoder:
 
     def feed_chunks(self, data: bytes, ref: Any) -> list[ProviderChunk]:
         """``feed`` as the ``ProviderChunk``s of stream ``ref`` (raw decoded lazily)."""
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         if self._complete:
             return []
         try:
@@ -105,8 +102,8 @@ class JsonEventDecoder:
 
     def close_chunks(self, ref: Any) -> list[ProviderChunk]:
         """``close`` as the ``ProviderChunk``s of stream ``ref``."""
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         if self._closed:
             return []
         self._closed = True
@@ -118,13 +115,13 @@ class JsonEventDecoder:
                 self._fail(exc)
                 raise
             out = self._run(events, ref)
-            if self._error is not None:
-                raise self._error
+            if self.error is not None:
+                raise self.error
         emitted: list[Event] = []
         self._finish(emitted)
         out.extend(lazy_chunk(ref, event, None) for event in emitted)
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         return out
 
     def message(self) -> AssistantMessage:
@@ -151,7 +148,7 @@ class JsonEventDecoder:
     def _fail(self, error: ProviderError) -> None:
         if error.provider is None:
             error.provider = self._provider
-        self._error = error
+        self.error = error
 
     def _interrupted(self, why: str) -> None:
         self._fail(StreamInterrupted(why, partial=self._acc.message(), provider=self._provider))
@@ -213,10 +210,10 @@ class JsonEventDecoder:
                 set_text(chunk, data)
                 out.append(chunk)
             emitted.clear()
-            if self._error is not None or self._complete:
+            if self.error is not None or self._complete:
                 break
-        if self._error is not None and not out:
-            raise self._error
+        if self.error is not None and not out:
+            raise self.error
         return out
 
 

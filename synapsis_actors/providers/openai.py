@@ -340,32 +340,41 @@ class _Choice:
                     self.text(content, out)
                 else:
                     self.parts(content, out)
-            for field in self.reasoning_fields:
-                reasoning = delta.get(field)
-                if reasoning and type(reasoning) is str:
-                    self.thinking(reasoning, out)
-                    break  # servers sending two fields repeat the same text
-            calls = delta.get("tool_calls")
-            if calls:
-                for call in calls:
-                    self.tool_call(call, out)
-            function_call = delta.get("function_call")
-            if function_call:
-                self.tool_call({"index": "function_call", "function": function_call}, out)
-            refusal = delta.get("refusal")
-            if refusal:
-                self.acc.refusal.append(refusal)
-                out.append(_RAW_REFUSAL)
+            # Most deltas hold nothing but content: skip the other lookups.
+            if not content or len(delta) > 1:
+                self.others(delta, out)
         finish = choice.get("finish_reason")
         if finish:
             self.finish(finish, out)
 
+    def others(self, delta: dict[str, Any], out: list[Event]) -> None:
+        """Reasoning, tool calls and refusals of ``delta``."""
+        for field in self.reasoning_fields:
+            reasoning = delta.get(field)
+            if reasoning and type(reasoning) is str:
+                self.thinking(reasoning, out)
+                break  # servers sending two fields repeat the same text
+        calls = delta.get("tool_calls")
+        if calls:
+            for call in calls:
+                self.tool_call(call, out)
+        function_call = delta.get("function_call")
+        if function_call:
+            self.tool_call({"index": "function_call", "function": function_call}, out)
+        refusal = delta.get("refusal")
+        if refusal:
+            self.acc.refusal.append(refusal)
+            out.append(_RAW_REFUSAL)
+
     def text(self, text: str, out: list[Event]) -> None:
-        if self.cur != "text":
+        if self.cur == "text":
+            index = self.cur_index
+            self.acc.blocks[index].parts.append(text)  # the block exists: Accumulator.text made it
+        else:
             self.cur, self.cur_index = "text", self.next_index
             self.next_index += 1
-        index = self.cur_index
-        self.acc.text(index, text)
+            index = self.cur_index
+            self.acc.text(index, text)
         out.append(TextDelta(index, text))
 
     def thinking(self, text: str, out: list[Event]) -> None:
@@ -382,6 +391,8 @@ class _Choice:
             kind = part.get("type")
             if kind == "text":
                 text = part.get("text")
+                if text and type(text) is not str:
+                    raise TypeError(f"text part is not a string: {type(text).__name__}")
                 if text:
                     self.text(text, out)
             elif kind == "thinking":

@@ -324,33 +324,45 @@ class StreamJob:
         decoder = self.decoder = self.entry.provider.decoder(self.entry.name)
         feed = decoder.feed_chunks
         ref = self.ref
-        deliver = self._deliver
+        offer = self._offer
+        clock_now = trio.lowlevel.current_clock().current_time
         idle = self.entry.config.idle_timeout
         # Moving a cancel scope's deadline costs a timer-heap operation, too much
-        # per event in a burst. So the deadline is moved in steps: only when it is
-        # less than ``idle`` ahead, and then to ``idle + step`` ahead. The idle
-        # limit thus trips between ``idle`` and ``idle + step`` (step = idle / 8)
-        # after the last content event, and a burst costs one float comparison
-        # per network chunk.
+        # per event in a burst. So the deadline is moved in steps: to ``idle +
+        # step`` ahead, and again only once ``step`` has passed (``refresh_at``).
+        # The idle limit thus trips between ``idle`` and ``idle + step`` (step =
+        # idle / 8) after the last content event, and a burst costs one clock
+        # read and one float comparison per network chunk. (A wait for a slow
+        # caller only moves the deadline later: see _send_blocking.)
         step = 0.0 if idle is None else idle / 8
+        refresh_at = -_INF
         got_content = False
         chunk = first
         with trio.CancelScope(deadline=self.first_deadline) as limit:
             try:
                 while True:
                     if chunk:
-                        # One coroutine call per network chunk (not per event);
-                        # _deliver only checkpoints when the caller's channel is full.
-                        if await deliver(feed(chunk, ref), limit):
-                            if idle is not None:
-                                now = trio.current_time()
-                                if not got_content or limit.deadline < now + idle:
-                                    limit.deadline = now + idle + step
-                            elif not got_content:
-                                limit.deadline = _INF
-                            if not got_content:
-                                got_content = True
-                                self._first_event()
+                        out = feed(chunk, ref)
+                        if out:
+                            # Sent without a checkpoint while the channel has room.
+                            rest = offer(out)
+                            if rest is not None:
+                                await self._deliver(rest, limit)
+                            self.events += len(out)
+                            last = out[-1].event
+                            if type(last) is not Ping or any(
+                                type(m.event) is not Ping for m in out
+                            ):
+                                if idle is not None:
+                                    now = clock_now()
+                                    if now > refresh_at:
+                                        limit.deadline = now + idle + step
+                                        refresh_at = now + step
+                                elif not got_content:
+                                    limit.deadline = _INF
+                                if not got_content:
+                                    got_content = True
+                                    self._first_event()
                         if decoder.error is not None:
                             # An error event came with other events in this chunk:
                             # they are delivered, now the error ends the stream.
@@ -375,28 +387,37 @@ class StreamJob:
                 return self._failed(self._stalled("idle", idle))
             return self._failed(self._stalled("first_event", self.entry.config.first_event_timeout))
         try:
-            last = decoder.close_chunks(ref)
+            out = decoder.close_chunks(ref)
         except ProviderError as error:
             return self._failed(error)
-        if last:
-            await self._deliver(last, limit)
+        if out:
+            await self._deliver(out, limit)
+            self.events += len(out)
         return self._succeeded()
 
-    async def _deliver(self, chunks: list[ProviderChunk], limit: trio.CancelScope) -> bool:
-        """Send ``chunks`` in order; True if any was content (not a ping)."""
+    def _offer(self, chunks: list[ProviderChunk]) -> list[ProviderChunk] | None:
+        """Send ``chunks`` while the channel has room; the unsent rest, or None."""
         send_nowait = self.send.send_nowait
-        content = False
+        pending = iter(chunks)
+        try:
+            for message in pending:
+                send_nowait(message)
+        except trio.WouldBlock:
+            return [message, *pending]
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise _ConsumerGone from exc
+        return None
+
+    async def _deliver(self, chunks: list[ProviderChunk], limit: trio.CancelScope) -> None:
+        """Send ``chunks`` in order, waiting for room when the channel is full."""
+        send_nowait = self.send.send_nowait
         for message in chunks:
-            if not content and type(message.event) is not Ping:
-                content = True
             try:
                 send_nowait(message)
             except trio.WouldBlock:
                 await self._send_blocking(message, limit)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise _ConsumerGone from exc
-        self.events += len(chunks)
-        return content
 
     async def _send_blocking(self, message: ProviderChunk, limit: trio.CancelScope) -> None:
         # C3: a full channel means a slow caller; waiting for it must not count

@@ -526,6 +526,28 @@ def test_p5_bad_payload_is_an_error_carrying_the_bytes(payload: bytes) -> None:
     assert out.of_type(MessageStart)  # what came before was delivered
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        block_start(0, {"type": "text", "text": [None]}),
+        block_start(0, {"type": "thinking", "thinking": "", "signature": 7}),
+        delta(0, {"type": "text_delta", "text": 5}),
+        delta(0, {"type": "text_delta", "text": None}),
+        delta(0, {"type": "thinking_delta", "thinking": ["x"]}),
+        delta(0, {"type": "signature_delta", "signature": {}}),
+    ],
+)
+def test_p5_text_that_is_not_a_string_is_invalid_stream_data(event: dict[str, Any]) -> None:
+    # Found by the hostile-input fuzzing: a list where text belongs reached the
+    # accumulator and failed later, untyped, in message().
+    events = [start(), block_start(0, {"type": "text", "text": ""}), event]
+    out = decode(events)
+    assert isinstance(out.error, InvalidStreamData)
+    assert "not a string" in str(out.error)
+    assert out.of_type(MessageStart)  # what came before was delivered
+    assert out.message.text == ""  # and the message is still readable
+
+
 def test_p5_received_is_truncated() -> None:
     body = b"data: {" + b"x" * 5000 + b"\n\n"
     out = run(AnthropicDecoder(), [body])

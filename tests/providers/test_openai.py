@@ -526,6 +526,17 @@ def test_unexpected_shape_is_invalid_stream_data() -> None:
     assert isinstance(out.error, InvalidStreamData)
 
 
+def test_a_content_part_whose_text_is_not_a_string_is_invalid_stream_data() -> None:
+    out = decode(
+        [
+            {"choices": [{"index": 0, "delta": {"content": "ok "}}]},
+            {"choices": [{"index": 0, "delta": {"content": [{"type": "text", "text": [1]}]}}]},
+        ]
+    )
+    assert isinstance(out.error, InvalidStreamData)
+    assert out.message.text == "ok "
+
+
 # ------------------------------------------------------------------ properties
 
 
