@@ -368,10 +368,11 @@ async def open_stream(
         try:
             yield Stream(ref, recv, job)
         finally:
-            if job.final is None:
-                job.cancel_reason = "the caller left the stream's block"
-            with trio.CancelScope(shield=True):
-                await rt._terminate(live)
+            if not task.done:  # usually it ended already: it sent its ProviderDone
+                if job.final is None:
+                    job.cancel_reason = "the caller left the stream's block"
+                with trio.CancelScope(shield=True):
+                    await rt._terminate(live)
             rt._live.pop(ref, None)
 
 
