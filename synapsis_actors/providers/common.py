@@ -93,11 +93,13 @@ class JsonEventDecoder:
             raise self.error
         if self._complete:
             return []
-        try:
-            events = self._sse.feed_raw(data)
-        except InvalidStreamData as exc:
-            self._fail(exc)
-            raise
+        events = self._sse.feed_one(data)
+        if events is None:
+            try:
+                events = self._sse.feed_raw(data)
+            except InvalidStreamData as exc:
+                self._fail(exc)
+                raise
         return self._run(events, ref)
 
     def close_chunks(self, ref: Any) -> list[ProviderChunk]:

@@ -181,6 +181,38 @@ class SSEDecoder:
                     self._too_long_line(line)
         return self._process(lines)
 
+    def feed_one(self, data: bytes) -> list[tuple[str, str, str]] | None:
+        """``feed_raw`` for the usual network chunk, or None to use ``feed_raw``.
+
+        The usual chunk is exactly one whole event: an optional ``event: <type>``
+        line, one ``data: <value>`` line and the blank line, LF only, with
+        nothing pending from earlier chunks. Servers write one event per chunk,
+        so this skips the general line machinery for nearly every event; any
+        other shape returns None (and changes nothing).
+        """
+        if (
+            self._pending
+            or self._skip_lf
+            or self._bom
+            or self._data
+            or self._event
+            or not data.endswith(b"\n\n")
+            or b"\r" in data
+            or len(data) > self._max_line
+        ):
+            return None
+        lines = data.decode("utf-8", "replace").split("\n")
+        count = len(lines)
+        if count == 3:  # "data: v", "", ""
+            event, line = "message", lines[0]
+        elif count == 4 and lines[0].startswith("event: "):
+            event, line = lines[0][7:] or "message", lines[1]
+        else:
+            return None
+        if not line.startswith("data: ") or len(line) > self._max_event:
+            return None
+        return [(event, line[6:], self.last_event_id)]
+
     def close_raw(self) -> list[tuple[str, str, str]]:
         """Like ``close`` but returns ``(event_type, data, last_event_id)`` tuples."""
         lines: list[str] = []

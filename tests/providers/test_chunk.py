@@ -68,7 +68,11 @@ def _anthropic_events() -> list[dict[str, Any]]:
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
         {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 1},
+        },
         {"type": "message_stop"},
     ]
 
@@ -100,7 +104,8 @@ def test_openai_chunks_and_the_done_sentinel() -> None:
     assert texts[0].raw == wire[0]
     assert json.dumps(texts[0].raw) == json.dumps(wire[0])
     # "[DONE]" is not JSON: the chunk it produces has raw None.
-    assert chunks[-1].event == RawEvent("done") and chunks[-1].raw is None
+    assert chunks[-1].event == RawEvent("done")
+    assert chunks[-1].raw is None
     assert decoder.complete
 
 
@@ -124,4 +129,5 @@ def test_events_made_at_the_end_of_the_body_have_no_raw() -> None:
     decoder.feed_chunks(anthropic_sse(wire), "r")
     last = decoder.close_chunks("r")
     assert [type(c.event).__name__ for c in last] == ["ToolCallEnd"]
-    assert last[0].raw is None and last[0].ref == "r"
+    assert last[0].raw is None
+    assert last[0].ref == "r"

@@ -258,3 +258,49 @@ def test_fuzz_random_bytes_only_typed_errors(body: bytes, cuts: list[int]) -> No
     assert all(isinstance(e.data, str) for r in results for e in r)
     if len(results) == 2:
         assert results[0] == results[1]
+
+
+# ------------------------------------------------------------ feed_one (fast path)
+
+_fast_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=40
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event=st.one_of(st.none(), _fast_text),
+    lines=st.lists(_fast_text, min_size=1, max_size=3),
+    field_sep=st.sampled_from([": ", ":"]),
+    tail=st.sampled_from([b"\n\n", b"\n", b"\r\n\r\n", b"\n\n\n", b"\n\ndata: x\n\n"]),
+    previous=st.sampled_from([b"", b"data: partial", b": comment\n\n", b"event: x\n"]),
+)
+def test_feed_one_agrees_with_feed_raw_or_declines(
+    event: str | None, lines: list[str], field_sep: str, tail: bytes, previous: bytes
+) -> None:
+    """Whatever the chunk and the state before it, ``feed_one`` either returns
+    exactly what ``feed_raw`` would, or None and leaves the decoder untouched."""
+    head = "" if event is None else f"event{field_sep}{event}\n"
+    body = "\n".join(f"data{field_sep}{line}" for line in lines)
+    chunk = (head + body).encode() + tail
+    fast, slow = SSEDecoder(), SSEDecoder()
+    for dec in (fast, slow):
+        dec.feed_raw(b"\xef\xbb\xbf" + previous if previous else b": start\n\n")
+    got = fast.feed_one(chunk)
+    expected = slow.feed_raw(chunk)
+    if got is None:
+        got = fast.feed_raw(chunk)  # declined: the general path still gives the same
+    assert got == expected
+    assert fast.close_raw() == slow.close_raw()
+
+
+def test_feed_one_takes_the_usual_chunks() -> None:
+    dec = SSEDecoder()
+    dec.feed_raw(b": hello\n\n")  # past the BOM check
+    assert dec.feed_one(b'event: content_block_delta\ndata: {"a": 1}\n\n') == [
+        ("content_block_delta", '{"a": 1}', "")
+    ]
+    assert dec.feed_one(b"data: [DONE]\n\n") == [("message", "[DONE]", "")]
+    # Anything else is declined: two events, CRLF, a comment, a partial event.
+    for chunk in (b"data: a\n\ndata: b\n\n", b"data: a\r\n\r\n", b": c\n\n", b"data: a\n"):
+        assert dec.feed_one(chunk) is None

@@ -96,7 +96,8 @@ async def test_each_chunk_carries_the_json_its_event_came_from(
             )
             assert wire_text == chunk.event.text
         starts = [m for m in texts if isinstance(m.event, sa.MessageStart)]
-        assert len(starts) == 1 and isinstance(starts[0].raw, dict)
+        assert len(starts) == 1
+        assert isinstance(starts[0].raw, dict)
 
 
 async def collect_stream(rt: sa.Runtime, name: str, request: sa.Request) -> list[object]:
