@@ -42,13 +42,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Generic, TypeVar
 
 import attrs
 import trio
 
 __all__ = [
     "EVENT_NAMES",
+    "Subscribers",
     "TelemetryCallback",
     "TelemetryEvent",
     "subscribe",
@@ -95,8 +97,53 @@ class TelemetryEvent:
 
 TelemetryCallback = Callable[[TelemetryEvent], None]
 
-# Copy-on-write tuple: emit() iterates without locking and without copying.
-_subscribers: tuple[TelemetryCallback, ...] = ()
+C = TypeVar("C", bound=Callable[..., Any])
+
+
+class Subscribers(Generic[C]):
+    """A process-wide list of callbacks (what a logging-like hook needs).
+
+    ``callbacks`` is a copy-on-write tuple: an emitter iterates it without a
+    lock and without a copy, even if a callback subscribes or unsubscribes.
+    ``subscribe`` returns the function that removes that one subscription
+    (calling it again does nothing); ``subscribed`` is the ``with`` form.
+    The provider layer's telemetry uses it too.
+    """
+
+    __slots__ = ("callbacks",)
+
+    def __init__(self) -> None:
+        self.callbacks: tuple[C, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.callbacks)
+
+    def subscribe(self, callback: C) -> Callable[[], None]:
+        self.callbacks = (*self.callbacks, callback)
+        removed = False
+
+        def unsubscribe() -> None:
+            nonlocal removed
+            if removed:
+                return
+            removed = True
+            remaining = list(self.callbacks)
+            if callback in remaining:
+                remaining.remove(callback)
+                self.callbacks = tuple(remaining)
+
+        return unsubscribe
+
+    @contextmanager
+    def subscribed(self, callback: C) -> Iterator[None]:
+        unsubscribe = self.subscribe(callback)
+        try:
+            yield
+        finally:
+            unsubscribe()
+
+
+_subscribers: Subscribers[TelemetryCallback] = Subscribers()
 
 
 def subscribe(callback: TelemetryCallback) -> Callable[[], None]:
@@ -104,27 +151,12 @@ def subscribe(callback: TelemetryCallback) -> Callable[[], None]:
 
     Unsubscribing twice is harmless.
     """
-    global _subscribers
-    _subscribers = (*_subscribers, callback)
-
-    def unsubscribe() -> None:
-        global _subscribers
-        subs = list(_subscribers)
-        if callback in subs:
-            subs.remove(callback)
-            _subscribers = tuple(subs)
-
-    return unsubscribe
+    return _subscribers.subscribe(callback)
 
 
-@contextmanager
-def subscribed(callback: TelemetryCallback) -> Iterator[None]:
+def subscribed(callback: TelemetryCallback) -> AbstractContextManager[None]:
     """``with subscribed(cb):`` -- subscribe for the duration of the block."""
-    unsubscribe = subscribe(callback)
-    try:
-        yield
-    finally:
-        unsubscribe()
+    return _subscribers.subscribed(callback)
 
 
 def emit(
@@ -135,7 +167,7 @@ def emit(
     level: int = logging.DEBUG,
 ) -> None:
     """Publish one event (internal). Cheap when nobody listens."""
-    subscribers = _subscribers
+    subscribers = _subscribers.callbacks
     log = logger.isEnabledFor(level)
     if not subscribers and not log:
         return

@@ -22,9 +22,11 @@ logged and dropped, never breaks the stream).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
+
+from ..otp.telemetry import Subscribers
 
 Handler = Callable[[str, Mapping[str, Any]], None]
 
@@ -47,8 +49,7 @@ HEADER_ALLOW_LIST: frozenset[str] = frozenset(
 REDACTED = "[redacted]"
 
 _log = logging.getLogger("synapsis_actors.streaming")
-# Copy-on-write tuple: emit() iterates without locking or copying.
-_handlers: tuple[Handler, ...] = ()
+_handlers: Subscribers[Handler] = Subscribers()
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -66,34 +67,22 @@ def subscribe(handler: Handler) -> Callable[[], None]:
     The same shape as ``synapsis_actors.otp.telemetry.subscribe`` (whose events
     are about supervisors, not requests).
     """
-    global _handlers
-    _handlers = (*_handlers, handler)
-
-    def unsubscribe() -> None:
-        global _handlers
-        _handlers = tuple(h for h in _handlers if h is not handler)
-
-    return unsubscribe
+    return _handlers.subscribe(handler)
 
 
-@contextmanager
-def subscribed(handler: Handler) -> Iterator[None]:
+def subscribed(handler: Handler) -> AbstractContextManager[None]:
     """``with subscribed(handler):`` subscribe for the duration of the block."""
-    unsubscribe = subscribe(handler)
-    try:
-        yield
-    finally:
-        unsubscribe()
+    return _handlers.subscribed(handler)
 
 
 def active() -> bool:
     """True when someone subscribed: callers skip building an event's data otherwise."""
-    return bool(_handlers)
+    return bool(_handlers.callbacks)
 
 
 def emit(name: str, data: Mapping[str, Any]) -> None:
     """Deliver one event to every subscriber (internal). Cheap when nobody listens."""
-    for handler in _handlers:
+    for handler in _handlers.callbacks:
         try:
             handler(name, data)
         except Exception:  # a broken handler must not break a stream

@@ -88,7 +88,7 @@ async def test_telemetry_unsubscribe_and_failing_callback(
     assert (exited.supervisor, exited.child_id, exited.abnormal) == ("telemetry-test", "a", True)
     assert seen[-2].reason == "shutdown"
     assert seen[-1].reason == "normal"
-    assert telemetry._subscribers == ()
+    assert telemetry._subscribers.callbacks == ()
     # the same events on the stdlib logger, crash at WARNING
     records = [r for r in caplog.records if r.name == "synapsis_actors.otp"]
     assert any(r.levelno == logging.WARNING and "child_exited" in r.getMessage() for r in records)
