@@ -1,7 +1,7 @@
 """The 60 captured provider streams, replayed over real HTTP on loopback.
 
-Each stream is served by a hypercorn (trio) server in chunks of random sizes,
-fetched with httpx and fed to our decoder; the official SDK
+Each stream is served by the embedded provider (hypercorn, trio) as a
+``RawReply`` in pieces of random sizes, fetched with httpx and fed to our decoder; the official SDK
 (``anthropic.AsyncAnthropic().messages.stream()`` /
 ``openai.AsyncOpenAI().chat.completions.stream()``, whose snapshot is the
 SDK's own ``ChatCompletionStreamState`` accumulation) reads the same server,
@@ -30,6 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from synapsis_actors.embedded import RawReply, open_embedded_provider
 from synapsis_actors.errors import BadRequest, ProviderError
 from synapsis_actors.providers.anthropic import format_request
 from synapsis_actors.providers.config import ProviderConfig
@@ -45,7 +46,6 @@ from synapsis_actors.providers.types import (
     ToolCallEnd,
 )
 
-from .loopback import ReplayApp, open_loopback
 from .streams import Outcome, run, split_at
 
 pytestmark = pytest.mark.fixtures
@@ -345,9 +345,12 @@ def _consistent(ours: Outcome) -> None:
 async def test_replay_over_http_matches_official_sdk(sse_fixtures_dir: Path, name: str) -> None:
     body = (sse_fixtures_dir / name).read_bytes()
     rng = random.Random(name)
-    sizes = [rng.choice((1, 7, 64, 333, 1024, 4096)) for _ in range(50)]
+    sizes: list[int] = []
+    while sum(sizes) < len(body):  # cut at random points all along the body
+        sizes.append(rng.choice((1, 7, 64, 333, 1024, 4096)))
     kind = kind_of(name)
-    async with open_loopback(ReplayApp(lambda _path: body, chunk_sizes=sizes)) as url:
+    async with open_embedded_provider(default=RawReply(body, chunk_sizes=sizes)) as server:
+        url = server.base_url
         ours = await fetch_ours(url, kind)
         sdk, sdk_error, _ = await (sdk_anthropic(url) if kind == "anthropic" else sdk_openai(url))
     _consistent(ours)
