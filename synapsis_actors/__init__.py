@@ -16,8 +16,6 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-# --- OTP runtime (synapsis_actors/otp) ---
-from . import otp
 from .errors import (
     ActorExited,
     AlreadyPresent,
@@ -53,71 +51,74 @@ from .errors import (
     SynapsisError,
     TaskCancelled,
 )
-from .otp import (
-    NOREPLY,
-    Actor,
-    ActorRef,
-    Caller,
-    ChildCounts,
-    ChildHandle,
-    ChildInfo,
-    ChildSpec,
-    DynamicSupervisor,
-    DynamicSupervisorHandle,
-    Registration,
-    Registry,
-    Shutdown,
-    Supervisor,
-    SupervisorHandle,
-    TaskHandle,
-    TaskSupervisor,
-    TaskSupervisorHandle,
-    TelemetryEvent,
-    open_dynamic_supervisor,
-    open_supervisor,
-    open_task_supervisor,
-)
 
-# --- providers and streaming ---
-from .providers.accumulate import Accumulator
-from .providers.base import HttpRequest, ModelInfo, Provider, StreamDecoder
-from .providers.config import KINDS, ProviderConfig
-from .providers.profiles import PROFILES, Profile, get_provider
-from .providers.sse import ServerSentEvent, SSEDecoder
-from .providers.types import (
-    AssistantMessage,
-    Event,
-    ImagePart,
-    Message,
-    MessageStart,
-    Part,
-    Ping,
-    ProviderChunk,
-    ProviderDone,
-    RawBlockPart,
-    RawEvent,
-    Request,
-    StopReason,
-    TextDelta,
-    TextPart,
-    ThinkingDelta,
-    ThinkingPart,
-    ThinkingSignature,
-    Tool,
-    ToolCall,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    ToolResultPart,
-    ToolUsePart,
-    Usage,
-    UsageUpdate,
-)
-
-# The runtime's HTTP half (httpx, tenacity) and the embedded server load on
-# first use, so `import synapsis_actors` stays cheap for code that only needs
-# the types or the OTP runtime.
+# Everything but the exceptions loads on first use (PEP 562): `import
+# synapsis_actors` costs a few milliseconds, and a program pays for the OTP
+# runtime, the data model, the HTTP half (httpx, tenacity) or the embedded
+# server only when it touches them.
 _LAZY: dict[str, str] = {
+    "otp": "",
+    "NOREPLY": "otp",
+    "Actor": "otp",
+    "ActorRef": "otp",
+    "Caller": "otp",
+    "ChildCounts": "otp",
+    "ChildHandle": "otp",
+    "ChildInfo": "otp",
+    "ChildSpec": "otp",
+    "DynamicSupervisor": "otp",
+    "DynamicSupervisorHandle": "otp",
+    "Registration": "otp",
+    "Registry": "otp",
+    "Shutdown": "otp",
+    "Supervisor": "otp",
+    "SupervisorHandle": "otp",
+    "TaskHandle": "otp",
+    "TaskSupervisor": "otp",
+    "TaskSupervisorHandle": "otp",
+    "TelemetryEvent": "otp",
+    "open_dynamic_supervisor": "otp",
+    "open_supervisor": "otp",
+    "open_task_supervisor": "otp",
+    "Accumulator": "providers.accumulate",
+    "HttpRequest": "providers.base",
+    "ModelInfo": "providers.base",
+    "Provider": "providers.base",
+    "StreamDecoder": "providers.base",
+    "KINDS": "providers.config",
+    "ProviderConfig": "providers.config",
+    "PROFILES": "providers.profiles",
+    "Profile": "providers.profiles",
+    "get_provider": "providers.profiles",
+    "ServerSentEvent": "providers.sse",
+    "SSEDecoder": "providers.sse",
+    "AssistantMessage": "providers.types",
+    "Event": "providers.types",
+    "ImagePart": "providers.types",
+    "Message": "providers.types",
+    "MessageStart": "providers.types",
+    "Part": "providers.types",
+    "Ping": "providers.types",
+    "ProviderChunk": "providers.types",
+    "ProviderDone": "providers.types",
+    "RawBlockPart": "providers.types",
+    "RawEvent": "providers.types",
+    "Request": "providers.types",
+    "StopReason": "providers.types",
+    "TextDelta": "providers.types",
+    "TextPart": "providers.types",
+    "ThinkingDelta": "providers.types",
+    "ThinkingPart": "providers.types",
+    "ThinkingSignature": "providers.types",
+    "Tool": "providers.types",
+    "ToolCall": "providers.types",
+    "ToolCallDelta": "providers.types",
+    "ToolCallEnd": "providers.types",
+    "ToolCallStart": "providers.types",
+    "ToolResultPart": "providers.types",
+    "ToolUsePart": "providers.types",
+    "Usage": "providers.types",
+    "UsageUpdate": "providers.types",
     "Runtime": "streaming",
     "RuntimeStatistics": "streaming",
     "Stream": "streaming",
@@ -136,6 +137,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from . import otp
     from .embedded import (
         EmbeddedProvider,
         Fault,
@@ -144,6 +146,64 @@ if TYPE_CHECKING:
         Step,
         ToolCallReply,
         open_embedded_provider,
+    )
+    from .otp import (
+        NOREPLY,
+        Actor,
+        ActorRef,
+        Caller,
+        ChildCounts,
+        ChildHandle,
+        ChildInfo,
+        ChildSpec,
+        DynamicSupervisor,
+        DynamicSupervisorHandle,
+        Registration,
+        Registry,
+        Shutdown,
+        Supervisor,
+        SupervisorHandle,
+        TaskHandle,
+        TaskSupervisor,
+        TaskSupervisorHandle,
+        TelemetryEvent,
+        open_dynamic_supervisor,
+        open_supervisor,
+        open_task_supervisor,
+    )
+    from .providers.accumulate import Accumulator
+    from .providers.base import HttpRequest, ModelInfo, Provider, StreamDecoder
+    from .providers.config import KINDS, ProviderConfig
+    from .providers.profiles import PROFILES, Profile, get_provider
+    from .providers.sse import ServerSentEvent, SSEDecoder
+    from .providers.types import (
+        AssistantMessage,
+        Event,
+        ImagePart,
+        Message,
+        MessageStart,
+        Part,
+        Ping,
+        ProviderChunk,
+        ProviderDone,
+        RawBlockPart,
+        RawEvent,
+        Request,
+        StopReason,
+        TextDelta,
+        TextPart,
+        ThinkingDelta,
+        ThinkingPart,
+        ThinkingSignature,
+        Tool,
+        ToolCall,
+        ToolCallDelta,
+        ToolCallEnd,
+        ToolCallStart,
+        ToolResultPart,
+        ToolUsePart,
+        Usage,
+        UsageUpdate,
     )
     from .streaming import (
         Runtime,
@@ -160,7 +220,10 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'synapsis_actors' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    if not module:  # a subpackage
+        value: Any = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 
