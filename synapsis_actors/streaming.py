@@ -172,19 +172,25 @@ class Runtime:
 
     # -------------------------------------------------------------- children
 
-    async def _child_value(self, child_id: str, timeout: float = 5.0) -> Any:
-        # The common case first, without a timer: the child is up.
+    def _running_value(self, child_id: str) -> Any:
+        """The value of child ``child_id`` if it is up, else None."""
         info = self.supervisor.child(child_id)
         value = info.value
         if info.state == "running" and value is not None and getattr(value, "alive", True):
+            return value
+        return None
+
+    async def _child_value(self, child_id: str, timeout: float = 5.0) -> Any:
+        # The common case first, without a timer: the child is up.
+        value = self._running_value(child_id)
+        if value is not None:
             return value
         # Between a crash and its restart a child has no value: wait for the
         # new incarnation rather than fail a call that would succeed a moment later.
         with trio.move_on_after(timeout):
             while True:
-                info = self.supervisor.child(child_id)
-                value = info.value
-                if info.state == "running" and value is not None and getattr(value, "alive", True):
+                value = self._running_value(child_id)
+                if value is not None:
                     return value
                 await trio.sleep(0.001)
         raise NoProcess(f"{child_id} did not come back within {timeout}s")
@@ -210,8 +216,6 @@ class Runtime:
         await tasks.start_nolink(fn)
 
     async def _terminate(self, live: _Live) -> None:
-        if live.task.done:
-            return  # it ended on its own: nothing to stop, nothing to wait for
         tasks = await self._tasks()
         try:
             await tasks.terminate_child(live.task)

@@ -29,21 +29,12 @@ from .base import ModelInfo
 from .config import ProviderConfig
 from .profiles import Profile
 from .sse import DEFAULT_MAX_SIZE, SSEDecoder
-from .types import (
-    AssistantMessage,
-    Event,
-    ProviderChunk,
-    _set_event,
-    _set_ref,
-    _set_text,
-    lazy_chunk,
-)
+from .types import AssistantMessage, Event, ProviderChunk, lazy_chunk
 
 _PREVIEW = 200
 _RAW_DECODE = json.JSONDecoder().raw_decode
 _JSON_SPACE = " \t\n\r"
 _INVALID = object()
-_new = object.__new__
 
 
 def _loads_strict(data: str) -> Any:
@@ -165,7 +156,6 @@ class JsonEventDecoder:
         raw_decode = _RAW_DECODE
         handle = self._handle
         sentinel = self.sentinel
-        new, set_ref, set_event, set_text = _new, _set_ref, _set_event, _set_text
         for name, data, _id in events:
             if data == sentinel:
                 self._on_sentinel(emitted)
@@ -204,13 +194,8 @@ class JsonEventDecoder:
                         received=data[:_PREVIEW],
                     )
                 )
-            # lazy_chunk inlined: this runs once per event.
             for event in emitted:
-                chunk = new(ProviderChunk)
-                set_ref(chunk, ref)
-                set_event(chunk, event)
-                set_text(chunk, data)
-                out.append(chunk)
+                out.append(lazy_chunk(ref, event, data))
             emitted.clear()
             if self.error is not None or self._complete:
                 break

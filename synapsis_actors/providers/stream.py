@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -345,9 +346,11 @@ class StreamJob:
                         out = feed(chunk, ref)
                         if out:
                             # Sent without a checkpoint while the channel has room.
-                            rest = offer(out)
-                            if rest is not None:
-                                await self._deliver(rest, limit)
+                            pending = iter(out)
+                            blocked = offer(pending)
+                            if blocked is not None:  # the caller lags: wait for room
+                                await self._send_blocking(blocked, limit)
+                                await self._deliver(pending, limit)
                             self.events += len(out)
                             last = out[-1].event
                             if type(last) is not Ping or any(
@@ -391,33 +394,26 @@ class StreamJob:
         except ProviderError as error:
             return self._failed(error)
         if out:
-            await self._deliver(out, limit)
+            await self._deliver(iter(out), limit)
             self.events += len(out)
         return self._succeeded()
 
-    def _offer(self, chunks: list[ProviderChunk]) -> list[ProviderChunk] | None:
-        """Send ``chunks`` while the channel has room; the unsent rest, or None."""
+    def _offer(self, pending: Iterator[ProviderChunk]) -> ProviderChunk | None:
+        """Send from ``pending`` while the channel has room; the one that did not fit, or None."""
         send_nowait = self.send.send_nowait
-        pending = iter(chunks)
         try:
             for message in pending:
                 send_nowait(message)
         except trio.WouldBlock:
-            return [message, *pending]
+            return message
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise _ConsumerGone from exc
         return None
 
-    async def _deliver(self, chunks: list[ProviderChunk], limit: trio.CancelScope) -> None:
-        """Send ``chunks`` in order, waiting for room when the channel is full."""
-        send_nowait = self.send.send_nowait
-        for message in chunks:
-            try:
-                send_nowait(message)
-            except trio.WouldBlock:
-                await self._send_blocking(message, limit)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise _ConsumerGone from exc
+    async def _deliver(self, pending: Iterator[ProviderChunk], limit: trio.CancelScope) -> None:
+        """Send the rest of ``pending`` in order, waiting for room when the channel is full."""
+        while (blocked := self._offer(pending)) is not None:
+            await self._send_blocking(blocked, limit)
 
     async def _send_blocking(self, message: ProviderChunk, limit: trio.CancelScope) -> None:
         # C3: a full channel means a slow caller; waiting for it must not count
