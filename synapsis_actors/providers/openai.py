@@ -465,6 +465,8 @@ class OpenAIDecoder(JsonEventDecoder):
         self._fields = profile.reasoning_fields
         self._top_usage = tuple(p[0] for p in profile.usage_paths if len(p) == 1)
         self._nested_usage = tuple(p for p in profile.usage_paths if len(p) > 1)
+        # The text fast path in _handle looks for usage under "usage" only.
+        self._plain = self._top_usage == ("usage",) and not self._nested_usage
         self._error_key = "error" in profile.error_shapes
         self._error_object = "object" in profile.error_shapes
         self._started = False
@@ -479,8 +481,27 @@ class OpenAIDecoder(JsonEventDecoder):
         if self._error_object and obj.get("object") == "error":
             self._fail(errormap.error_from_payload(obj, provider=self._provider))
             return
-        before = len(out)
         choices = obj.get("choices")
+        main = self._main
+        if main.cur == "text" and type(choices) is list and len(choices) == 1 and self._plain:
+            # Most chunks of a reply: choice 0's delta holds only more text of
+            # the block being written, with no finish and no usage. Handled
+            # here without the general walk (apply, text, the usage lookups).
+            choice = choices[0]
+            delta = choice.get("delta")
+            if (
+                type(delta) is dict
+                and len(delta) == 1
+                and not choice.get("finish_reason")
+                and choice.get("index", 0) == 0
+                and not obj.get("usage")
+            ):
+                text = delta.get("content")
+                if text and type(text) is str:
+                    main.acc.blocks[main.cur_index].parts.append(text)
+                    out.append(TextDelta(main.cur_index, text))
+                    return
+        before = len(out)
         if not self._started and (choices or obj.get("id")):
             self._started = True
             mid, model = obj.get("id") or None, obj.get("model") or None

@@ -196,22 +196,27 @@ class SSEDecoder:
             or self._bom
             or self._data
             or self._event
-            or not data.endswith(b"\n\n")
-            or b"\r" in data
             or len(data) > self._max_line
         ):
             return None
-        lines = data.decode("utf-8", "replace").split("\n")
-        count = len(lines)
-        if count == 3:  # "data: v", "", ""
-            event, line = "message", lines[0]
-        elif count == 4 and lines[0].startswith("event: "):
-            event, line = lines[0][7:] or "message", lines[1]
+        # Positions instead of a split: no list and no per-line strings.
+        text = data.decode("utf-8", "replace")
+        end = len(text) - 2  # where the blank line's two LFs start
+        first = text.find("\n")
+        if first == end:  # "data: <value>\n\n"
+            start, event = 6, "message"
+        elif text.find("\n", first + 1) == end and text.startswith("event: "):
+            start, event = first + 7, text[7:first] or "message"
         else:
             return None
-        if not line.startswith("data: ") or len(line) > self._max_event:
+        if (
+            text[end + 1] != "\n"
+            or not text.startswith("data: ", start - 6)
+            or "\r" in text
+            or end - start + 6 > self._max_event
+        ):
             return None
-        return [(event, line[6:], self.last_event_id)]
+        return [(event, text[start:end], self.last_event_id)]
 
     def close_raw(self) -> list[tuple[str, str, str]]:
         """Like ``close`` but returns ``(event_type, data, last_event_id)`` tuples."""
