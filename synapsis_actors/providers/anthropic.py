@@ -51,7 +51,6 @@ from .types import (
     RawEvent,
     Request,
     StopReason,
-    TextDelta,
     TextPart,
     ThinkingDelta,
     ThinkingPart,
@@ -64,6 +63,7 @@ from .types import (
     ToolUsePart,
     Usage,
     UsageUpdate,
+    text_delta,
 )
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -226,7 +226,7 @@ class AnthropicDecoder(JsonEventDecoder):
                 block = self._acc.blocks.get(index)
                 if block is not None and block.kind == "text" and type(text) is str:
                     block.parts.append(text)
-                    out.append(TextDelta(index, text))
+                    out.append(text_delta(index, text))
                     return
         handler = _HANDLERS.get(kind)
         if handler is not None:
@@ -296,7 +296,7 @@ class AnthropicDecoder(JsonEventDecoder):
             text = _opt_str(block.get("text"), "text")
             if text:
                 acc.text(index, text)
-                out.append(TextDelta(index, text))
+                out.append(text_delta(index, text))
                 return
         elif kind == "tool_use":
             self._kinds[index] = "tool"
@@ -347,7 +347,7 @@ class AnthropicDecoder(JsonEventDecoder):
     def _text_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
         text = _str(delta["text"], "text")
         self._acc.text(index, text)
-        out.append(TextDelta(index, text))
+        out.append(text_delta(index, text))
 
     def _thinking_delta(self, index: int, delta: dict[str, Any], out: list[Event]) -> None:
         text = _str(delta["thinking"], "thinking")

@@ -67,7 +67,6 @@ from .types import (
     RawEvent,
     Request,
     StopReason,
-    TextDelta,
     TextPart,
     ThinkingDelta,
     Tool,
@@ -78,6 +77,7 @@ from .types import (
     ToolUsePart,
     Usage,
     UsageUpdate,
+    text_delta,
 )
 
 # ---------------------------------------------------------------- tool names
@@ -375,7 +375,7 @@ class _Choice:
             self.next_index += 1
             index = self.cur_index
             self.acc.text(index, text)
-        out.append(TextDelta(index, text))
+        out.append(text_delta(index, text))
 
     def thinking(self, text: str, out: list[Event]) -> None:
         if self.cur != "thinking":
@@ -499,7 +499,7 @@ class OpenAIDecoder(JsonEventDecoder):
                 text = delta.get("content")
                 if text and type(text) is str:
                     main.acc.blocks[main.cur_index].parts.append(text)
-                    out.append(TextDelta(main.cur_index, text))
+                    out.append(text_delta(main.cur_index, text))
                     return
         before = len(out)
         if not self._started and (choices or obj.get("id")):

@@ -451,6 +451,23 @@ def lazy_chunk(ref: Any, event: Event, text: str | None) -> ProviderChunk:
     return chunk
 
 
+_set_delta_index = TextDelta.__dict__["index"].__set__
+_set_delta_text = TextDelta.__dict__["text"].__set__
+
+
+def text_delta(index: int, text: str) -> TextDelta:
+    """``TextDelta(index, text)`` for the decoders' hot path.
+
+    The attrs frozen ``__init__`` sets each field through
+    ``object.__setattr__``; setting the slots directly costs about a third
+    less, and a text delta is made for nearly every event of a reply.
+    """
+    delta = _new(TextDelta)
+    _set_delta_index(delta, index)
+    _set_delta_text(delta, text)
+    return delta
+
+
 @attrs.frozen
 class ProviderDone:
     """The one terminal message of stream ``ref``: sent on success, error and cancel."""

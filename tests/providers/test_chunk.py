@@ -13,7 +13,7 @@ import pytest
 from synapsis_actors import ProviderChunk, RawEvent, TextDelta, UsageUpdate
 from synapsis_actors.providers.anthropic import AnthropicDecoder
 from synapsis_actors.providers.openai import OpenAIDecoder
-from synapsis_actors.providers.types import MessageStart, lazy_chunk
+from synapsis_actors.providers.types import MessageStart, lazy_chunk, text_delta
 
 from .streams import anthropic_sse, openai_sse
 
@@ -131,3 +131,21 @@ def test_events_made_at_the_end_of_the_body_have_no_raw() -> None:
     assert [type(c.event).__name__ for c in last] == ["ToolCallEnd"]
     assert last[0].raw is None
     assert last[0].ref == "r"
+
+
+def test_text_delta_fast_constructor_makes_the_same_value() -> None:
+    fast = text_delta(3, "héllo")
+    slow = TextDelta(3, "héllo")
+    assert type(fast) is TextDelta
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    assert repr(fast) == repr(slow)
+    assert attrs.asdict(fast) == {"index": 3, "text": "héllo"}
+    assert pickle.loads(pickle.dumps(fast)) == slow
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fast.text = "x"  # type: ignore[misc]
+    match fast:
+        case TextDelta(index, text):
+            assert (index, text) == (3, "héllo")
+        case _:
+            pytest.fail("TextDelta pattern did not match")
