@@ -72,14 +72,18 @@ class JsonEventDecoder:
 
     def feed(self, data: bytes) -> list[tuple[Event, Any]]:
         """The ``(event, raw)`` pairs completed by ``data``."""
-        return [(chunk.event, chunk.raw) for chunk in self.feed_chunks(data, None)]
+        return [(chunk.event, chunk.raw) for chunk in self.feed_chunks(data, None, _decoded=True)]
 
     def close(self) -> list[tuple[Event, Any]]:
         """End of body: flush, then raise ``StreamInterrupted`` if the end never came."""
-        return [(chunk.event, chunk.raw) for chunk in self.close_chunks(None)]
+        return [(chunk.event, chunk.raw) for chunk in self.close_chunks(None, _decoded=True)]
 
-    def feed_chunks(self, data: bytes, ref: Any) -> list[ProviderChunk]:
-        """``feed`` as the ``ProviderChunk``s of stream ``ref`` (raw decoded lazily)."""
+    def feed_chunks(self, data: bytes, ref: Any, *, _decoded: bool = False) -> list[ProviderChunk]:
+        """``feed`` as the ``ProviderChunk``s of stream ``ref`` (raw decoded lazily).
+
+        ``_decoded`` (for ``feed``) gives chunks holding the value parsed here
+        instead of the JSON text, so the pair API does not parse it twice.
+        """
         if self.error is not None:
             raise self.error
         if self._complete:
@@ -91,9 +95,9 @@ class JsonEventDecoder:
             except InvalidStreamData as exc:
                 self._fail(exc)
                 raise
-        return self._run(events, ref)
+        return self._run(events, ref, _decoded)
 
-    def close_chunks(self, ref: Any) -> list[ProviderChunk]:
+    def close_chunks(self, ref: Any, *, _decoded: bool = False) -> list[ProviderChunk]:
         """``close`` as the ``ProviderChunk``s of stream ``ref``."""
         if self.error is not None:
             raise self.error
@@ -107,7 +111,7 @@ class JsonEventDecoder:
             except InvalidStreamData as exc:
                 self._fail(exc)
                 raise
-            out = self._run(events, ref)
+            out = self._run(events, ref, _decoded)
             if self.error is not None:
                 raise self.error
         emitted: list[Event] = []
@@ -148,9 +152,12 @@ class JsonEventDecoder:
 
     # ------------------------------------------------------------ the loop
 
-    def _run(self, events: list[tuple[str, str, str]], ref: Any) -> list[ProviderChunk]:
+    def _run(
+        self, events: list[tuple[str, str, str]], ref: Any, decoded: bool
+    ) -> list[ProviderChunk]:
         # Handlers append bare events; each becomes a chunk whose raw is the
-        # JSON text of the SSE event that produced it (decoded only if read).
+        # JSON text of the SSE event that produced it (decoded only if read),
+        # or, for the pair API (``decoded``), the value already parsed here.
         out: list[ProviderChunk] = []
         emitted: list[Event] = []
         raw_decode = _RAW_DECODE
@@ -194,8 +201,11 @@ class JsonEventDecoder:
                         received=data[:_PREVIEW],
                     )
                 )
-            for event in emitted:
-                out.append(lazy_chunk(ref, event, data))
+            if decoded:
+                out.extend(ProviderChunk(ref, event, obj) for event in emitted)
+            else:
+                for event in emitted:
+                    out.append(lazy_chunk(ref, event, data))
             emitted.clear()
             if self.error is not None or self._complete:
                 break

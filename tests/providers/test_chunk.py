@@ -90,6 +90,9 @@ def test_anthropic_chunks_carry_the_json_of_their_sse_event() -> None:
     # The pair API gives the same events and raws.
     pairs = AnthropicDecoder().feed(anthropic_sse(wire))
     assert pairs == [(c.event, c.raw) for c in chunks]
+    # ... from one parse per SSE event: the two events of message_start share
+    # the one value (a second parse per chunk would give two equal dicts).
+    assert pairs[0][1] is pairs[1][1]
 
 
 def test_openai_chunks_and_the_done_sentinel() -> None:
