@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import types
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, Literal, TypeAlias
 
@@ -58,6 +59,11 @@ def _unwrap(fn: object) -> object:
 def is_async_callable(fn: object) -> bool:
     """True for async functions, bound async methods, ``functools.partial``
     of those, and objects whose ``__call__`` is async."""
+    # The usual case first (a task supervisor checks every task it starts):
+    # an async function or bound method, told by its code flags alone.
+    plain: Any = fn.__func__ if type(fn) is types.MethodType else fn
+    if type(plain) is types.FunctionType and plain.__code__.co_flags & inspect.CO_COROUTINE:
+        return True
     fn = _unwrap(fn)
     if inspect.iscoroutinefunction(fn):
         return True

@@ -575,9 +575,10 @@ class OpenAIDecoder(JsonEventDecoder):
         self._interrupted("the stream ended before any finish_reason or [DONE]")
 
     def message(self) -> AssistantMessage:
-        others = [(i, s) for i, s in self._choices.items() if s is not self._main]
-        others.sort(key=lambda item: item[0] if isinstance(item[0], int) else 0)
-        self._acc.other_choices = [s.acc.message() for _, s in others]
+        if len(self._choices) > 1:  # n > 1: the other choices ride along
+            others = [(i, s) for i, s in self._choices.items() if s is not self._main]
+            others.sort(key=lambda item: item[0] if isinstance(item[0], int) else 0)
+            self._acc.other_choices = [s.acc.message() for _, s in others]
         return super().message()
 
 
