@@ -1,14 +1,15 @@
-"""``RequestBuilder`` builds exactly the request ``client.build_request`` would."""
+"""``RequestBuilder`` builds the request ``client.build_request`` would, header list and all."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
 import synapsis_actors as sa
-from synapsis_actors.providers.http import RequestBuilder, open_client
+from synapsis_actors.providers.http import RequestBuilder, encode_json, open_client
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hé"}], "stream": True}
 
@@ -43,6 +44,7 @@ CASES: list[dict[str, Any]] = [
 
 
 def _reference(client: httpx.AsyncClient, case: dict[str, Any]) -> httpx.Request:
+    """What httpx builds from the same inputs (defaults merged as documented)."""
     headers = dict(case["headers"])
     for name, value in (case.get("defaults") or {}).items():
         if name.lower() not in {k.lower() for k in headers}:
@@ -83,7 +85,13 @@ async def test_same_request_as_client_build_request(case: dict[str, Any]) -> Non
     async with open_client(config) as client:
         builder = RequestBuilder(client)
         first = _build(builder, case)
-        assert _facts(first) == _facts(_reference(client, case))
+        reference = _reference(client, case)
+        # The body is httpx's own encoding of json= (compact, UTF-8), so the
+        # two requests are the same, byte for byte, header list in order.
+        if case.get("json") is not None:
+            assert first.content == encode_json(case["json"])
+            assert json.loads(first.content) == case["json"]
+        assert _facts(first) == _facts(reference)
         # The cached merge gives the same request again, and each request owns
         # its headers and extensions (the stream task adds a trace hook).
         second = _build(builder, case)
@@ -94,6 +102,22 @@ async def test_same_request_as_client_build_request(case: dict[str, Any]) -> Non
         assert first.extensions["timeout"]["connect"] == 3.5
 
 
+async def test_body_sizes_and_retries() -> None:
+    """Content-Length follows each body; a request's stream can be sent again (T1)."""
+    config = sa.ProviderConfig(kind="openai", base_url="http://x")
+    async with open_client(config) as client:
+        builder = RequestBuilder(client)
+        for text in ("a", "é" * 50, "x" * 5000):
+            body = {"model": "m", "messages": [{"role": "user", "content": text}]}
+            request = builder.build("POST", "https://h/v1/chat/completions", {}, body)
+            assert request.headers["content-length"] == str(len(request.content))
+            assert json.loads(request.content) == body
+            sent = [b"".join([part async for part in request.stream]) for _ in range(2)]  # type: ignore[union-attr]
+            assert sent == [request.content, request.content]
+        with pytest.raises(ValueError, match="JSON compliant"):
+            builder.build("POST", "https://h/v1/x", {}, {"temperature": float("nan")})
+
+
 async def test_cookies_set_by_a_server_are_sent() -> None:
     config = sa.ProviderConfig(kind="anthropic", base_url="http://x")
     async with open_client(config) as client:
@@ -102,8 +126,10 @@ async def test_cookies_set_by_a_server_are_sent() -> None:
         assert "cookie" not in _build(builder, case).headers
         client.cookies.set("session", "abc", domain="api.example.com")
         built = _build(builder, case)
+        reference = _reference(client, case)
         assert built.headers["cookie"] == "session=abc"
-        assert _facts(built) == _facts(_reference(client, case))
+        assert dict(built.headers) == dict(reference.headers)
+        assert (built.url, built.content) == (reference.url, reference.content)
 
 
 async def test_cache_is_bounded() -> None:
