@@ -415,7 +415,9 @@ def _method(meta: dict[str, Any]) -> list[str]:
         "the end. Ours consumes typed `ProviderChunk` events and checks the accumulated "
         "message in `ProviderDone`; the SDKs' accumulating helpers check their final message.",
         "- CPU: `time.process_time()` of the client process around the measured section "
-        "(imports and client construction excluded, except in the import scenario); "
+        "(imports and client construction excluded, except in the import scenario; "
+        "a `gc.collect()` before it, so the garbage they left is charged to no client, "
+        "while the collections the measured work causes count); "
         "peak RSS: `ru_maxrss` of the client process.",
         "- Delivery delay (sustained): the server writes its `time.monotonic()` into each "
         "delta; the client subtracts it from its own on receipt (CLOCK_MONOTONIC is "
