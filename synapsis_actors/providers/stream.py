@@ -34,6 +34,7 @@ from ..errors import (
 )
 from . import telemetry
 from .base import Provider, StreamDecoder
+from .chunked import open_chunked_body
 from .config import ProviderConfig
 from .http import H2Tracker, RequestBuilder, close_response
 from .retry import AttemptFailed, RetryPolicy, with_retries
@@ -223,12 +224,16 @@ class StreamJob:
                 self.request_id = request_id_of(response.headers)
                 if not 200 <= response.status_code < 300:
                     await self._status_failure(response)
-                # aiter_raw skips httpx's decoder stack; a server that compresses
-                # anyway (ignoring accept-encoding: identity) gets it decoded.
-                if "content-encoding" in response.headers:
-                    chunks = response.aiter_bytes()
-                else:
-                    chunks = response.aiter_raw()
+                # A chunked HTTP/1.1 body is read past h11 (chunked.py); else
+                # aiter_raw skips httpx's decoder stack, and a server that
+                # compresses anyway (ignoring accept-encoding: identity) gets it
+                # decoded.
+                chunks: Any = open_chunked_body(response)
+                if chunks is None:
+                    if "content-encoding" in response.headers:
+                        chunks = response.aiter_bytes()
+                    else:
+                        chunks = response.aiter_raw()
                 try:
                     first = await chunks.__anext__()
                 except StopAsyncIteration:
@@ -369,10 +374,7 @@ class StreamJob:
             except httpx.TransportError as exc:
                 if not decoder.complete:
                     return self._failed(
-                        StreamInterrupted(
-                            f"connection lost mid-stream: {type(exc).__name__}",
-                            partial=decoder.message(),
-                        )
+                        StreamInterrupted(self._interrupted_text(exc), partial=decoder.message())
                     )
                 # Q1/O1: the terminal event arrived; a reset after it changes nothing.
             except ProviderError as error:  # an error event after the 200, or bad data
@@ -431,6 +433,13 @@ class StreamJob:
         if error.request_id is None:
             error.request_id = self.request_id
         return error
+
+    def _interrupted_text(self, exc: httpx.TransportError) -> str:
+        if isinstance(exc, httpx.RemoteProtocolError) and str(exc):
+            # Bad framing or a cut body: say what arrived (the text quotes the bytes).
+            text = f"connection lost mid-stream: RemoteProtocolError: {exc}"
+            return scrub(text, self.entry.config.api_key)[:2000]
+        return f"connection lost mid-stream: {type(exc).__name__}"
 
     def _stalled(self, limit: str, seconds: float | None) -> StreamStalled:
         text = {
