@@ -64,6 +64,7 @@ def default_base_url(kind: str) -> str | None:
     profile = PROFILES.get(kind)
     return profile.base_url if profile else None
 
+
 #: The model the CLI asks for when neither ``--model`` nor the config names one.
 #: Kinds missing here (vllm, llamacpp, lmstudio, azure) use the server's first listed model.
 DEFAULT_MODELS: Mapping[str, str] = {
@@ -148,9 +149,7 @@ class ProviderEntry:
             )
         except ConfigError as exc:
             where = self.url_env if exc.field == "base_url" and self.url_env else None
-            raise ConfigError(
-                where or f"providers.{self.name}.{exc.field}", _reason(exc)
-            ) from None
+            raise ConfigError(where or f"providers.{self.name}.{exc.field}", _reason(exc)) from None
 
 
 @attrs.frozen
@@ -229,19 +228,36 @@ def from_env(env: Mapping[str, str]) -> dict[str, ProviderEntry]:
             # Azure's base_url is the deployment URL; the SDK builds it from these.
             version, model = _get(env, "OPENAI_API_VERSION"), _get(env, "AZURE_OPENAI_DEPLOYMENT")
             options["api_version"] = version
-            missing = next((var for var, value in (("AZURE_OPENAI_ENDPOINT", url),
-                            ("AZURE_OPENAI_DEPLOYMENT", model), ("OPENAI_API_VERSION", version))
-                            if value is None), None)
+            missing = next(
+                (
+                    var
+                    for var, value in (
+                        ("AZURE_OPENAI_ENDPOINT", url),
+                        ("AZURE_OPENAI_DEPLOYMENT", model),
+                        ("OPENAI_API_VERSION", version),
+                    )
+                    if value is None
+                ),
+                None,
+            )
             if url and model:
                 url = f"{url.rstrip('/')}/openai/deployments/{model}"
         found[name] = ProviderEntry(
-            name, name, base_url=url, api_key=key, key_env=key_env, url_env=url_env,
-            model=model, options=options, missing_env=missing,
+            name,
+            name,
+            base_url=url,
+            api_key=key,
+            key_env=key_env,
+            url_env=url_env,
+            model=model,
+            options=options,
+            missing_env=missing,
         )
     host = _get(env, "OLLAMA_HOST")
     if host is not None:
-        found["ollama"] = ProviderEntry("ollama", "ollama", base_url=_ollama_url(host),
-                                        url_env="OLLAMA_HOST")
+        found["ollama"] = ProviderEntry(
+            "ollama", "ollama", base_url=_ollama_url(host), url_env="OLLAMA_HOST"
+        )
     return found
 
 
@@ -252,9 +268,7 @@ def _check_type(field: str, value: Any, types: tuple[type, ...]) -> None:
         raise ConfigError(field, f"must be {names}, got {value!r}")
 
 
-def _entry_from_toml(
-    name: str, table: Any, env: Mapping[str, str], origin: str
-) -> ProviderEntry:
+def _entry_from_toml(name: str, table: Any, env: Mapping[str, str], origin: str) -> ProviderEntry:
     where = f"providers.{name}"
     if not isinstance(table, dict):
         raise ConfigError(where, "must be a table ([providers.NAME])")
@@ -282,8 +296,14 @@ def _entry_from_toml(
         key_env = next((k for n, k, _ in ENV_PRESETS if n == kind), None)
         api_key = _get(env, key_env) if key_env else None
     return ProviderEntry(
-        name, kind, base_url=table.get("base_url"), api_key=api_key, key_env=key_env,
-        model=table.get("model"), origin=origin, options=options,
+        name,
+        kind,
+        base_url=table.get("base_url"),
+        api_key=api_key,
+        key_env=key_env,
+        model=table.get("model"),
+        origin=origin,
+        options=options,
     )
 
 

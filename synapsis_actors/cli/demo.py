@@ -94,8 +94,10 @@ class DemoState:
     def on_provider(self, name: str, data: Mapping[str, Any]) -> None:
         if name == "provider.request.retry":
             self.retries += 1
-            self.note(f"retry after {data.get('error')} (HTTP {data.get('status')}),"
-                      f" waiting {float(data.get('delay') or 0):.1f} s")
+            self.note(
+                f"retry after {data.get('error')} (HTTP {data.get('status')}),"
+                f" waiting {float(data.get('delay') or 0):.1f} s"
+            )
 
 
 async def _stream_worker(
@@ -107,8 +109,11 @@ async def _stream_worker(
     view = state.workers.setdefault(wid, WorkerView())
     task_status.started(wid)
     for n in itertools.count():
-        request = Request(model="embedded-echo", max_tokens=256,
-                          messages=[Message.user(_PROMPTS[n % len(_PROMPTS)])])
+        request = Request(
+            model="embedded-echo",
+            max_tokens=256,
+            messages=[Message.user(_PROMPTS[n % len(_PROMPTS)])],
+        )
         view.status = "requesting"
         async with open_stream(rt, "embedded", request) as stream:
             async for msg in stream:
@@ -121,8 +126,9 @@ async def _stream_worker(
                     if msg.error is not None:
                         state.streams_failed += 1
                         view.status = f"crashed: {type(msg.error).__name__}"
-                        state.note(f"{wid}: stream failed ({type(msg.error).__name__}),"
-                                   " the worker crashes")
+                        state.note(
+                            f"{wid}: stream failed ({type(msg.error).__name__}), the worker crashes"
+                        )
                         raise msg.error
                     state.streams_ok += 1
                     view.streams += 1
@@ -144,8 +150,10 @@ async def _chaos(server: Any, state: DemoState, *, task_status: trio.TaskStatus[
     rotation: tuple[tuple[str, Any], ...] = (
         ("a 429 with Retry-After: 1", Fault(status=429, retry_after=1)),
         ("a stream dropped midway", Step(fault=Fault(drop_after=8), delay=_PACE)),
-        ("an overloaded error event after the 200",
-         Step(fault=Fault(error_event_at=6), delay=_PACE)),
+        (
+            "an overloaded error event after the 200",
+            Step(fault=Fault(error_event_at=6), delay=_PACE),
+        ),
     )
     task_status.started("chaos")
     for label, fault in itertools.cycle(rotation):
@@ -175,10 +183,18 @@ def _tree_lines(handle: Any, state: DemoState) -> list[tuple[str, str | None]]:
                 # A task supervisor: one temporary task per open stream; count them.
                 detail = f"  {value.count_children().active} stream tasks running"
             style = {"running": None, "restarting": "yellow"}.get(child.state, "red")
-            lines.append((f"{prefix}{branch}{child.id}  [{child.state}, restarts"
-                          f" {child.restarts}{done}]{detail}", style))
-            if child.type == "supervisor" and not hasattr(value, "start_nolink") \
-                    and hasattr(value, "which_children"):
+            lines.append(
+                (
+                    f"{prefix}{branch}{child.id}  [{child.state}, restarts"
+                    f" {child.restarts}{done}]{detail}",
+                    style,
+                )
+            )
+            if (
+                child.type == "supervisor"
+                and not hasattr(value, "start_nolink")
+                and hasattr(value, "which_children")
+            ):
                 walk(value, prefix + ("    " if last else "│   "))
 
     walk(handle, "")
@@ -187,9 +203,11 @@ def _tree_lines(handle: Any, state: DemoState) -> list[tuple[str, str | None]]:
 
 def _stats_line(state: DemoState, rate: float) -> str:
     elapsed = trio.current_time() - state.started
-    return (f"{elapsed:4.1f} s · {rate:6.1f} events/s · {state.events} events · streams"
-            f" {state.streams_ok} ok / {state.streams_failed} failed · restarts"
-            f" {state.restarts} · retries {state.retries} · faults injected {state.faults}")
+    return (
+        f"{elapsed:4.1f} s · {rate:6.1f} events/s · {state.events} events · streams"
+        f" {state.streams_ok} ok / {state.streams_failed} failed · restarts"
+        f" {state.restarts} · retries {state.retries} · faults injected {state.faults}"
+    )
 
 
 def _renderable(state: DemoState) -> Any:
@@ -224,14 +242,23 @@ async def run_demo(args: argparse.Namespace, out: Sink, err: Sink) -> BaseExcept
         with ExitStack() as hooks:
             hooks.enter_context(otp_telemetry.subscribed(state.on_supervision))
             hooks.enter_context(provider_telemetry.subscribed(state.on_provider))
-            async with open_embedded_provider(default=Step(delay=_PACE)) as server, \
-                    open_runtime() as rt:
-                await rt.providers.register("embedded", ProviderConfig(
-                    kind="anthropic", base_url=server.anthropic_base_url, api_key="embedded",
-                    max_retry_delay=5.0))
-                workers = [ChildSpec(f"stream-{i + 1}", _stream_worker, (rt, f"stream-{i + 1}",
-                                                                          state))
-                           for i in range(streams)]
+            async with (
+                open_embedded_provider(default=Step(delay=_PACE)) as server,
+                open_runtime() as rt,
+            ):
+                await rt.providers.register(
+                    "embedded",
+                    ProviderConfig(
+                        kind="anthropic",
+                        base_url=server.anthropic_base_url,
+                        api_key="embedded",
+                        max_retry_delay=5.0,
+                    ),
+                )
+                workers = [
+                    ChildSpec(f"stream-{i + 1}", _stream_worker, (rt, f"stream-{i + 1}", state))
+                    for i in range(streams)
+                ]
                 stream_sup = Supervisor(workers, max_restarts=20, max_seconds=5.0, name="streams")
                 children = [
                     stream_sup.child_spec("streams"),
@@ -239,8 +266,9 @@ async def run_demo(args: argparse.Namespace, out: Sink, err: Sink) -> BaseExcept
                     ChildSpec("chaos", _chaos, (server, state)),
                 ]
                 with trio.move_on_after(seconds):
-                    async with open_supervisor(children, max_restarts=20, max_seconds=5.0,
-                                               name="demo") as handle:
+                    async with open_supervisor(
+                        children, max_restarts=20, max_seconds=5.0, name="demo"
+                    ) as handle:
                         state.started = trio.current_time()
                         if out.styled:
                             live = _start_live(state)
@@ -254,8 +282,11 @@ async def run_demo(args: argparse.Namespace, out: Sink, err: Sink) -> BaseExcept
         out.write(_stats_line(state, state.events / max(seconds, 1e-9)) + "\n")
         for line in state.log:
             out.write(line + "\n")
-    err.write(f"demo finished after {seconds:g} s: {state.restarts} restarts,"
-              f" {state.retries} retries, {state.events} events\n", "dim")
+    err.write(
+        f"demo finished after {seconds:g} s: {state.restarts} restarts,"
+        f" {state.retries} retries, {state.events} events\n",
+        "dim",
+    )
     return None
 
 
@@ -273,4 +304,3 @@ async def _refresh(live: Any, handles: list[Any], state: DemoState) -> None:
         if live is not None:
             live.update(_renderable(state), refresh=True)
         await trio.sleep(0.125)
-

@@ -100,31 +100,53 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     chat = sub.add_parser("chat", help="stream a reply to a prompt")
-    chat.add_argument("prompt", nargs="?", default=None,
-                      help='the prompt; "-" or none reads it from stdin')
+    chat.add_argument(
+        "prompt", nargs="?", default=None, help='the prompt; "-" or none reads it from stdin'
+    )
     chat.add_argument("--provider", metavar="NAME", help="a configured provider (see `providers`)")
     chat.add_argument("--model", help="model id (default: the provider's configured model)")
     chat.add_argument("--system", metavar="TEXT", help="system prompt")
     chat.add_argument("--max-tokens", type=_positive_int, metavar="N", help="reply length limit")
-    chat.add_argument("--thinking", action="store_true",
-                      help="ask for extended thinking and show it (dimmed)")
-    chat.add_argument("--thinking-budget", type=_positive_int, default=2048, metavar="N",
-                      help="token budget of --thinking (default 2048)")
+    chat.add_argument(
+        "--thinking", action="store_true", help="ask for extended thinking and show it (dimmed)"
+    )
+    chat.add_argument(
+        "--thinking-budget",
+        type=_positive_int,
+        default=2048,
+        metavar="N",
+        help="token budget of --thinking (default 2048)",
+    )
     _add_common(chat, top=False)
 
     providers = sub.add_parser("providers", help="list the configured providers (keys masked)")
     _add_common(providers, top=False)
 
     models = sub.add_parser("models", help="list a provider's models")
-    models.add_argument("name", nargs="?", default=None, metavar="NAME",
-                        help="provider name (default: the default provider)")
+    models.add_argument(
+        "name",
+        nargs="?",
+        default=None,
+        metavar="NAME",
+        help="provider name (default: the default provider)",
+    )
     _add_common(models, top=False)
 
     demo = sub.add_parser("demo", help="live supervision tree while faults are injected")
-    demo.add_argument("--seconds", type=float, default=10.0, metavar="N",
-                      help="how long the demo runs (default 10)")
-    demo.add_argument("--streams", type=_positive_int, default=4, metavar="N",
-                      help="concurrent streams (default 4)")
+    demo.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        metavar="N",
+        help="how long the demo runs (default 10)",
+    )
+    demo.add_argument(
+        "--streams",
+        type=_positive_int,
+        default=4,
+        metavar="N",
+        help="concurrent streams (default 4)",
+    )
     _add_common(demo, top=False)
     return parser
 
@@ -156,8 +178,12 @@ async def _open_provider(
 
         server = await stack.enter_async_context(open_embedded_provider())
         entry = ProviderEntry(
-            EMBEDDED, "anthropic", base_url=server.anthropic_base_url, api_key=EMBEDDED_KEY,
-            model=server.app.models[0], origin="built-in",
+            EMBEDDED,
+            "anthropic",
+            base_url=server.anthropic_base_url,
+            api_key=EMBEDDED_KEY,
+            model=server.app.models[0],
+            origin="built-in",
         )
     else:
         entry = cfg.entry(name)
@@ -179,8 +205,9 @@ async def _model_for(rt: Runtime, entry: ProviderEntry, explicit: str | None) ->
 class _Session:
     """What one command run holds: configuration, output, the current target."""
 
-    def __init__(self, args: argparse.Namespace, cfg: CliConfig, scrub: Scrubber,
-                 out: Sink, err: Sink) -> None:
+    def __init__(
+        self, args: argparse.Namespace, cfg: CliConfig, scrub: Scrubber, out: Sink, err: Sink
+    ) -> None:
         self.args = args
         self.cfg = cfg
         self.scrub = scrub
@@ -254,26 +281,42 @@ class _Session:
         default = cfg.choose(None)
         rows: list[list[str]] = []
         for entry in cfg.providers.values():
-            key = f"missing: set {entry.key_env}" if entry.missing_key else (
-                mask_key(entry.api_key) if entry.api_key else "(not needed)")
+            key = (
+                f"missing: set {entry.key_env}"
+                if entry.missing_key
+                else (mask_key(entry.api_key) if entry.api_key else "(not needed)")
+            )
             if entry.missing_env:
                 key += f"; set {entry.missing_env}"
-            rows.append([
-                ("* " if entry.name == default else "  ") + entry.name,
-                entry.kind,
-                entry.base_url or default_base_url(entry.kind) or "(none)",
-                key,
-                entry.model or DEFAULT_MODELS.get(entry.kind, "(first listed)"),
-                entry.origin,
-            ])
+            rows.append(
+                [
+                    ("* " if entry.name == default else "  ") + entry.name,
+                    entry.kind,
+                    entry.base_url or default_base_url(entry.kind) or "(none)",
+                    key,
+                    entry.model or DEFAULT_MODELS.get(entry.kind, "(first listed)"),
+                    entry.origin,
+                ]
+            )
         if not rows:
-            rows.append(["* " + EMBEDDED, "anthropic", "(loopback, started on demand)",
-                         "(not needed)", "embedded-echo", "built-in"])
+            rows.append(
+                [
+                    "* " + EMBEDDED,
+                    "anthropic",
+                    "(loopback, started on demand)",
+                    "(not needed)",
+                    "embedded-echo",
+                    "built-in",
+                ]
+            )
         self.out.write(table(rows, ["  NAME", "KIND", "BASE URL", "KEY", "MODEL", "FROM"]))
         if not cfg.providers:
             names = ", ".join(var for _, var, _ in ENV_PRESETS)
-            notice(self.err, f"no provider configured: set one of {names}, OLLAMA_HOST, "
-                             "or write a config file (see README)")
+            notice(
+                self.err,
+                f"no provider configured: set one of {names}, OLLAMA_HOST, "
+                "or write a config file (see README)",
+            )
         elif cfg.path is not None:
             notice(self.err, f"config file: {cfg.path}")
 

@@ -245,6 +245,7 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     """Left-aligned columns separated by two spaces (plain text, fine in a pipe)."""
     cells: list[list[Any]] = [header, *rows]
     widths = [max(len(str(r[i])) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in cells]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
+    ]
     return "\n".join(lines) + "\n"

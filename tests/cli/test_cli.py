@@ -27,8 +27,17 @@ from synapsis_actors.embedded import Fault, Reply, Step, ToolCallReply, open_emb
 KEY = "sk-ant-test-0123456789-SECRET-wxyz"
 OTHER_KEY = "sk-ant-test-9876543210-WRONG!-abcd"
 # Variables that would configure a provider from the developer's own environment.
-_PROVIDER_VARS = ("API_KEY", "BASE_URL", "OLLAMA_HOST", "AZURE_", "OPENAI_", "SYNAPSIS_",
-                  "XDG_CONFIG_HOME", "NO_COLOR", "FORCE_COLOR")
+_PROVIDER_VARS = (
+    "API_KEY",
+    "BASE_URL",
+    "OLLAMA_HOST",
+    "AZURE_",
+    "OPENAI_",
+    "SYNAPSIS_",
+    "XDG_CONFIG_HOME",
+    "NO_COLOR",
+    "FORCE_COLOR",
+)
 
 
 @attrs.frozen
@@ -52,8 +61,11 @@ class Run:
         for fragment in fragments:
             assert fragment in lines[0], lines[0]
         assert "Traceback" not in self.both
-        noise = [line for line in self.err.splitlines()
-                 if line not in lines and "embedded local provider" not in line]
+        noise = [
+            line
+            for line in self.err.splitlines()
+            if line not in lines and "embedded local provider" not in line
+        ]
         assert noise == [], self.err  # nothing else on stderr: no log records, no summary
         self.assert_no_secret()
         return lines[0]
@@ -71,16 +83,13 @@ _PYCACHE = Path(tempfile.gettempdir()) / "synapsis-actors-cli-tests-pycache"
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not any(marker in k for marker in _PROVIDER_VARS)}
+    env = {k: v for k, v in os.environ.items() if not any(marker in k for marker in _PROVIDER_VARS)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(HOME=str(home), PYTHONUNBUFFERED="1", PYTHONPYCACHEPREFIX=str(_PYCACHE), **extra)
     return env
 
 
-async def cli(
-    home: Path, *args: str, stdin: bytes = b"", env: dict[str, str] | None = None
-) -> Run:
+async def cli(home: Path, *args: str, stdin: bytes = b"", env: dict[str, str] | None = None) -> Run:
     proc = await trio.run_process(
         [sys.executable, "-m", "synapsis_actors", *args],
         stdin=stdin,
@@ -158,10 +167,19 @@ async def test_models_and_providers_without_configuration(tmp_path: Path) -> Non
 
 async def test_tool_call_over_anthropic_env_vars(tmp_path: Path) -> None:
     async with open_embedded_provider(expected_key=KEY) as server:
-        server.enqueue(Reply(text="Let me check.",
-                             tool_calls=[ToolCallReply("get_weather", {"city": "Paris"})]))
-        run = await cli(tmp_path, "chat", "--system", "Be brief.", "Weather in Paris?",
-                        env=anthropic_env(server.anthropic_base_url))
+        server.enqueue(
+            Reply(
+                text="Let me check.", tool_calls=[ToolCallReply("get_weather", {"city": "Paris"})]
+            )
+        )
+        run = await cli(
+            tmp_path,
+            "chat",
+            "--system",
+            "Be brief.",
+            "Weather in Paris?",
+            env=anthropic_env(server.anthropic_base_url),
+        )
         request = server.requests[-1]
     assert run.code == 0, run.err
     assert run.out == 'Let me check.\n[tool call] get_weather {"city": "Paris"}\n'
@@ -176,10 +194,14 @@ async def test_tool_call_over_anthropic_env_vars(tmp_path: Path) -> None:
 async def test_openai_compatible_server_via_toml(tmp_path: Path) -> None:
     async with open_embedded_provider(expected_key=KEY) as server:
         server.enqueue(Reply(text="Hello from the OpenAI side.", input_tokens=7, output_tokens=5))
-        config = write_toml(tmp_path, (
-            'default_provider = "local"\n[providers.local]\nkind = "openai"\n'
-            f'base_url = "{server.openai_base_url}"\napi_key_env = "LOCAL_KEY"\n'
-            'model = "gpt-local"\n'))
+        config = write_toml(
+            tmp_path,
+            (
+                'default_provider = "local"\n[providers.local]\nkind = "openai"\n'
+                f'base_url = "{server.openai_base_url}"\napi_key_env = "LOCAL_KEY"\n'
+                'model = "gpt-local"\n'
+            ),
+        )
         run = await cli(tmp_path, "--config", config, "chat", "hi", env={"LOCAL_KEY": KEY})
         request = server.requests[-1]
     assert run.code == 0, run.err
@@ -192,8 +214,9 @@ async def test_openai_compatible_server_via_toml(tmp_path: Path) -> None:
 
 async def test_providers_lists_masked_keys_only(tmp_path: Path) -> None:
     config = write_toml(tmp_path, '[providers.work]\nkind = "openai"\napi_key_env = "WORK"\n')
-    run = await cli(tmp_path, "providers", "--config", config,
-                    env={"ANTHROPIC_API_KEY": KEY, "WORK": OTHER_KEY})
+    run = await cli(
+        tmp_path, "providers", "--config", config, env={"ANTHROPIC_API_KEY": KEY, "WORK": OTHER_KEY}
+    )
     assert run.code == 0, run.err
     assert "sk-…wxyz" in run.out
     assert "sk-…abcd" in run.out
@@ -227,8 +250,9 @@ async def test_rate_limited_beyond_the_retry_cap(tmp_path: Path) -> None:
 
 async def test_stream_dropped_midway_keeps_the_partial_reply(tmp_path: Path) -> None:
     async with open_embedded_provider() as server:
-        server.enqueue(Step(Reply(text="one two three four five six seven eight"),
-                            Fault(drop_after=6)))
+        server.enqueue(
+            Step(Reply(text="one two three four five six seven eight"), Fault(drop_after=6))
+        )
         run = await cli(tmp_path, "chat", "hi", env=anthropic_env(server.anthropic_base_url))
     line = run.assert_one_error(failures.STREAM_FAILED, "interrupted after")
     assert f"after {len(run.out.rstrip())} characters" in line  # what was printed
@@ -238,11 +262,16 @@ async def test_stream_dropped_midway_keeps_the_partial_reply(tmp_path: Path) -> 
 
 async def test_stalled_stream_under_a_toml_idle_limit(tmp_path: Path) -> None:
     async with open_embedded_provider() as server:
-        server.enqueue(Step(Reply(text="slow words here"),
-                            Fault(stall_after=4, keepalive_every=0.1)))
-        config = write_toml(tmp_path, (
-            f'[providers.slow]\nkind = "anthropic"\nbase_url = "{server.base_url}"\n'
-            'api_key_env = "SLOW_KEY"\nidle_timeout = 0.5\n'))
+        server.enqueue(
+            Step(Reply(text="slow words here"), Fault(stall_after=4, keepalive_every=0.1))
+        )
+        config = write_toml(
+            tmp_path,
+            (
+                f'[providers.slow]\nkind = "anthropic"\nbase_url = "{server.base_url}"\n'
+                'api_key_env = "SLOW_KEY"\nidle_timeout = 0.5\n'
+            ),
+        )
         run = await cli(tmp_path, "--config", config, "chat", "hi", env={"SLOW_KEY": KEY})
     run.assert_one_error(failures.STREAM_FAILED, "stalled", "0.5 s")
 
@@ -252,9 +281,13 @@ async def test_unreachable_server_names_the_url(tmp_path: Path) -> None:
         await sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    config = write_toml(tmp_path, (
-        f'[providers.gone]\nkind = "anthropic"\nbase_url = "{url}"\napi_key = "{KEY}"\n'
-        "max_retries = 0\n"))
+    config = write_toml(
+        tmp_path,
+        (
+            f'[providers.gone]\nkind = "anthropic"\nbase_url = "{url}"\napi_key = "{KEY}"\n'
+            "max_retries = 0\n"
+        ),
+    )
     run = await cli(tmp_path, "--config", config, "chat", "hi")
     run.assert_one_error(failures.UNREACHABLE, f"cannot reach {url}", "server running")
 
@@ -280,7 +313,9 @@ async def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
         server.enqueue(Step(Reply(text=" ".join(["word"] * 400)), delay=0.05))
         proc = await trio.lowlevel.open_process(
             [sys.executable, "-m", "synapsis_actors", "chat", "hi"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=clean_env(tmp_path, **anthropic_env(server.anthropic_base_url)),
         )
         assert proc.stdout is not None
@@ -315,7 +350,9 @@ def run_in_terminal(home: Path, *args: str) -> tuple[int, str]:
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "synapsis_actors", *args],
-        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
         env=clean_env(home, TERM="xterm-256color", COLUMNS="120"),
     )
     os.close(follower)
@@ -353,8 +390,13 @@ def test_import_stays_light(tmp_path: Path) -> None:
         "import sys, synapsis_actors; "
         "print(sorted(m for m in ('hypercorn', 'synapsis_actors.cli') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=clean_env(tmp_path), check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path),
+        check=True,
+    ).stdout
     assert out.strip() == "[]"
 
 

@@ -72,9 +72,14 @@ def test_env_vendors_in_priority_order_and_base_urls(tmp_path: Path) -> None:
 
 
 def test_azure_without_its_deployment_names_the_variable(tmp_path: Path) -> None:
-    cfg = load(_env(tmp_path, AZURE_OPENAI_API_KEY="azure-key-0123456789",
-                    AZURE_OPENAI_ENDPOINT="https://res.openai.azure.com",
-                    OPENAI_API_VERSION="2024-10-21"))
+    cfg = load(
+        _env(
+            tmp_path,
+            AZURE_OPENAI_API_KEY="azure-key-0123456789",
+            AZURE_OPENAI_ENDPOINT="https://res.openai.azure.com",
+            OPENAI_API_VERSION="2024-10-21",
+        )
+    )
     with pytest.raises(ConfigError) as info:
         cfg.providers["azure"].to_config()
     assert info.value.field == "AZURE_OPENAI_DEPLOYMENT"
@@ -105,8 +110,7 @@ def test_toml_file_entries_default_and_key_variable(tmp_path: Path) -> None:
         'kind = "openai"\napi_key_env = "WORK_KEY"\n',
         encoding="utf-8",
     )
-    cfg = load(_env(tmp_path, WORK_KEY="sk-work-0123456789abcd", ANTHROPIC_API_KEY=KEY),
-               str(path))
+    cfg = load(_env(tmp_path, WORK_KEY="sk-work-0123456789abcd", ANTHROPIC_API_KEY=KEY), str(path))
     assert list(cfg.providers) == ["local", "work", "anthropic"]
     assert cfg.choose(None) == "local"
     local = cfg.providers["local"].to_config()
@@ -144,11 +148,14 @@ def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_error_lines_say_what_to_do() -> None:
-    target = failures.Target("anthropic", "http://127.0.0.1:9", "ANTHROPIC_API_KEY",
-                             "ANTHROPIC_BASE_URL")
+    target = failures.Target(
+        "anthropic", "http://127.0.0.1:9", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"
+    )
     line, code = failures.describe(AuthenticationError("bad", status=401), target)
     assert (line, code) == (
-        "'anthropic' refused the API key (HTTP 401): check ANTHROPIC_API_KEY", failures.AUTH)
+        "'anthropic' refused the API key (HTTP 401): check ANTHROPIC_API_KEY",
+        failures.AUTH,
+    )
     line, code = failures.describe(RateLimited("slow", status=429, retry_after=120.0), target)
     assert line.endswith("retry after 120 s")
     assert code == failures.RATE_LIMITED

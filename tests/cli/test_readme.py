@@ -32,8 +32,11 @@ def test_quick_start_is_exactly_the_two_commands() -> None:
 def test_exit_code_table_matches_the_cli() -> None:
     text = README.read_text(encoding="utf-8")
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", text, re.M)}
-    actual = {getattr(failures, name) for name in dir(failures)
-              if name.isupper() and isinstance(getattr(failures, name), int)}
+    actual = {
+        getattr(failures, name)
+        for name in dir(failures)
+        if name.isupper() and isinstance(getattr(failures, name), int)
+    }
     assert documented == actual
 
 
@@ -47,8 +50,9 @@ async def test_embedding_example_runs_as_written(tmp_path: Path) -> None:
     program = example.replace("trio.run(main)\n", "") + wrapper
     script = tmp_path / "example.py"
     script.write_text(program.replace("8765", port), encoding="utf-8")
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert "tool_use Usage(input_tokens=" in proc.stdout
     assert proc.stdout.rstrip().endswith("None")  # msg.error: the stream succeeded
