@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small N, 1 repetition")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3; quick 1)")
     parser.add_argument(
-        "--sustained-reps", type=int, default=1, help="repetitions of the (long) sustained ladder"
+        "--sustained-reps", type=int, default=3, help="repetitions of the (long) sustained ladder"
     )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--clients", default=",".join(CLIENTS))
