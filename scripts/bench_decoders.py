@@ -26,9 +26,9 @@ import httpx
 import httpx2  # type: ignore[import-not-found]
 import openai
 
-from synapsis_actors.providers.config import ProviderConfig
-from synapsis_actors.providers.profiles import get_provider
-from synapsis_actors.providers.types import Message, Request
+from synapsis_actors.model.config import ProviderConfig
+from synapsis_actors.model.request import Message, Request
+from synapsis_actors.wire import get_provider
 
 
 def synthetic_anthropic() -> bytes:

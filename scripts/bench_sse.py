@@ -21,7 +21,7 @@ from pathlib import Path
 from httpx_sse._decoders import SSEDecoder as HxDecoder
 from httpx_sse._decoders import SSELineDecoder
 
-from synapsis_actors.providers.sse import SSEDecoder
+from synapsis_actors.wire.sse import SSEDecoder
 
 
 def synthetic() -> list[bytes]:

@@ -190,7 +190,7 @@ def _stream_tasks() -> int:
     stack = [] if root is None else [root]
     while stack:
         task = stack.pop()
-        count += task.name == "synapsis_actors.providers.stream.StreamJob.run"
+        count += task.name == "synapsis_actors.runtime.job.StreamJob.run"
         for nursery in task.child_nurseries:
             stack.extend(nursery.child_tasks)
     return count

@@ -20,7 +20,7 @@ def test_import_loads_neither_trio_nor_httpx_nor_the_runtime() -> None:
     loaded = _run(
         "import json, sys, synapsis_actors;"
         "print(json.dumps(sorted(m for m in ('trio', 'httpx', 'attrs', 'tenacity',"
-        " 'synapsis_actors.otp', 'synapsis_actors.providers.types') if m in sys.modules)))"
+        " 'synapsis_actors.otp', 'synapsis_actors.model.request') if m in sys.modules)))"
     )
     assert loaded == []
 
@@ -28,15 +28,15 @@ def test_import_loads_neither_trio_nor_httpx_nor_the_runtime() -> None:
 def test_first_use_loads_what_it_needs() -> None:
     loaded = _run(
         "import json, sys, synapsis_actors as sa; sa.Request;"
-        "print(json.dumps(sorted(m for m in ('httpx', 'synapsis_actors.providers.types')"
+        "print(json.dumps(sorted(m for m in ('httpx', 'synapsis_actors.model.request')"
         " if m in sys.modules)))"
     )
-    assert loaded == ["synapsis_actors.providers.types"]  # the data model, not the HTTP half
+    assert loaded == ["synapsis_actors.model.request"]  # the data model, not the HTTP half
 
 
 def test_every_public_name_resolves_to_its_module_object() -> None:
     from synapsis_actors import otp
-    from synapsis_actors.providers import types
+    from synapsis_actors.model import request as types
 
     for name in synapsis_actors.__all__:
         assert getattr(synapsis_actors, name) is not None, name

@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 
 from ..errors import ConfigError
-from ..providers.config import KINDS, ProviderConfig
+from ..model.config import KINDS, ProviderConfig
 
 #: The name the in-process loopback provider is registered under.
 EMBEDDED = "embedded"
@@ -59,7 +59,7 @@ ENV_PRESETS: tuple[tuple[str, str, str | None], ...] = (
 
 def default_base_url(kind: str) -> str | None:
     """The kind's default base URL (the presets' data), None when there is none (Azure)."""
-    from ..providers.profiles import PROFILES
+    from ..wire.profiles import PROFILES
 
     profile = PROFILES.get(kind)
     return profile.base_url if profile else None

@@ -103,8 +103,9 @@ class DemoState:
 async def _stream_worker(
     rt: Any, wid: str, state: DemoState, *, task_status: trio.TaskStatus[str]
 ) -> None:
-    from ..providers.types import Message, ProviderChunk, ProviderDone, Request, TextDelta
-    from ..streaming import open_stream
+    from ..model.events import ProviderChunk, ProviderDone, TextDelta
+    from ..model.request import Message, Request
+    from ..runtime.runtime import open_stream
 
     view = state.workers.setdefault(wid, WorkerView())
     task_status.started(wid)
@@ -224,12 +225,12 @@ def _renderable(state: DemoState) -> Any:
 async def run_demo(args: argparse.Namespace, out: Sink, err: Sink) -> BaseException | None:
     """Run the demo for ``args.seconds``; returns an unexpected error (None when all went well)."""
     from ..embedded import Step, open_embedded_provider
+    from ..model.config import ProviderConfig
     from ..otp import telemetry as otp_telemetry
     from ..otp.spec import ChildSpec
     from ..otp.supervisor import Supervisor, open_supervisor
-    from ..providers import telemetry as provider_telemetry
-    from ..providers.config import ProviderConfig
-    from ..streaming import open_runtime
+    from ..runtime import telemetry as provider_telemetry
+    from ..runtime.runtime import open_runtime
 
     seconds, streams = float(args.seconds), int(args.streams)
     if not 0 < seconds <= 3600:

@@ -40,8 +40,8 @@ from .config import (
 from .render import ChatView, Scrubber, Sink, Timing, default_sinks, error, notice, table
 
 if TYPE_CHECKING:
-    from ..providers.types import ProviderDone
-    from ..streaming import Runtime
+    from ..model.events import ProviderDone
+    from ..runtime.runtime import Runtime
 
 PROG = "synapsis-actors"
 EMBEDDED_NOTICE = (
@@ -224,8 +224,9 @@ class _Session:
         return name
 
     async def chat(self) -> BaseException | None:
-        from ..providers.types import Message, ProviderChunk, ProviderDone, Request
-        from ..streaming import open_runtime, open_stream
+        from ..model.events import ProviderChunk, ProviderDone
+        from ..model.request import Message, Request
+        from ..runtime.runtime import open_runtime, open_stream
 
         args = self.args
         name = self.pick(args.provider)
@@ -262,7 +263,7 @@ class _Session:
             return None
 
     async def models(self) -> BaseException | None:
-        from ..streaming import open_runtime
+        from ..runtime.runtime import open_runtime
 
         name = self.pick(self.args.name)
         async with open_runtime() as rt, AsyncExitStack() as stack:

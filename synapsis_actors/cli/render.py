@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol
 
 import attrs
 
-from ..providers.types import (
+from ..model.events import (
     Event,
     ProviderDone,
     TextDelta,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from synapsis_actors.otp import telemetry
 from synapsis_actors.otp.telemetry import Subscribers
-from synapsis_actors.providers import telemetry as provider_telemetry
+from synapsis_actors.runtime import telemetry as provider_telemetry
 
 
 def test_each_unsubscribe_removes_its_own_subscription_once() -> None:

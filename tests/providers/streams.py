@@ -9,8 +9,9 @@ from typing import Any
 import attrs
 
 from synapsis_actors.errors import ProviderError
-from synapsis_actors.providers.base import StreamDecoder
-from synapsis_actors.providers.types import AssistantMessage, Event
+from synapsis_actors.model.events import Event
+from synapsis_actors.model.reply import AssistantMessage
+from synapsis_actors.wire.protocol import StreamDecoder
 
 
 def anthropic_sse(events: Iterable[dict[str, Any]], *, newline: str = "\n") -> bytes:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import attrs
 
-from synapsis_actors.providers.accumulate import Accumulator, parse_arguments
-from synapsis_actors.providers.anthropic import AnthropicDecoder
-from synapsis_actors.providers.openai import OpenAIDecoder
-from synapsis_actors.providers.types import (
+from synapsis_actors.model.accumulator import Accumulator, parse_arguments
+from synapsis_actors.model.events import (
     Ping,
-    RawBlockPart,
     RawEvent,
     TextDelta,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    Usage,
     UsageUpdate,
 )
+from synapsis_actors.model.parts import RawBlockPart
+from synapsis_actors.model.reply import Usage
+from synapsis_actors.wire.anthropic import AnthropicDecoder
+from synapsis_actors.wire.openai import OpenAIDecoder
 
 from .streams import anthropic_sse, openai_sse, run
 from .test_anthropic import full_stream

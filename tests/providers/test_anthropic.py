@@ -20,30 +20,24 @@ from synapsis_actors.errors import (
     ServerError,
     StreamInterrupted,
 )
-from synapsis_actors.providers.anthropic import AnthropicDecoder, AnthropicProvider, format_request
-from synapsis_actors.providers.config import ProviderConfig
-from synapsis_actors.providers.profiles import get_provider
-from synapsis_actors.providers.types import (
-    ImagePart,
-    Message,
+from synapsis_actors.model.config import ProviderConfig
+from synapsis_actors.model.events import (
     MessageStart,
     Ping,
-    RawBlockPart,
     RawEvent,
-    Request,
     TextDelta,
-    TextPart,
     ThinkingDelta,
-    ThinkingPart,
     ThinkingSignature,
-    Tool,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolUsePart,
-    Usage,
     UsageUpdate,
 )
+from synapsis_actors.model.parts import ImagePart, RawBlockPart, TextPart, ThinkingPart, ToolUsePart
+from synapsis_actors.model.reply import Usage
+from synapsis_actors.model.request import Message, Request, Tool
+from synapsis_actors.wire import get_provider
+from synapsis_actors.wire.anthropic import AnthropicDecoder, AnthropicProvider, format_request
 
 from .streams import anthropic_sse, run, split_at
 
@@ -326,7 +320,7 @@ def test_q2_server_tool_blocks_are_sent_back_verbatim_for_pause_turn() -> None:
         {"type": "compaction", "content": "summary so far"},
     ]
     # another wire format leaves them out
-    from synapsis_actors.providers.openai import format_request as openai_format
+    from synapsis_actors.wire.openai import format_request as openai_format
 
     assert openai_format(Request(model="m", messages=[Message.from_reply(msg)]))["messages"] == [
         {"role": "assistant", "content": None}

@@ -11,9 +11,9 @@ import attrs
 import pytest
 
 from synapsis_actors import ProviderChunk, RawEvent, TextDelta, UsageUpdate
-from synapsis_actors.providers.anthropic import AnthropicDecoder
-from synapsis_actors.providers.openai import OpenAIDecoder
-from synapsis_actors.providers.types import MessageStart, lazy_chunk, text_delta
+from synapsis_actors.model.events import MessageStart, lazy_chunk, text_delta
+from synapsis_actors.wire.anthropic import AnthropicDecoder
+from synapsis_actors.wire.openai import OpenAIDecoder
 
 from .streams import anthropic_sse, openai_sse
 

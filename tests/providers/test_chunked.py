@@ -1,4 +1,4 @@
-"""The chunked body fast path (``providers/chunked.py``).
+"""The chunked body fast path (``transport/chunked.py``).
 
 Two halves: the framing parser against h11 itself as the oracle (every body
 split every way, and mutated bodies: both must agree on what is data, what is
@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import synapsis_actors as sa
-from synapsis_actors.providers.chunked import (
+from synapsis_actors.transport.chunked import (
     MAX_SIZE_LINE,
     ChunkedBody,
     ChunkParser,

@@ -32,19 +32,13 @@ from hypothesis import strategies as st
 
 from synapsis_actors.embedded import RawReply, open_embedded_provider
 from synapsis_actors.errors import BadRequest, ProviderError
-from synapsis_actors.providers.anthropic import format_request
-from synapsis_actors.providers.config import ProviderConfig
-from synapsis_actors.providers.profiles import get_provider
-from synapsis_actors.providers.types import (
-    AssistantMessage,
-    Message,
-    RawEvent,
-    Request,
-    TextDelta,
-    ThinkingDelta,
-    ThinkingPart,
-    ToolCallEnd,
-)
+from synapsis_actors.model.config import ProviderConfig
+from synapsis_actors.model.events import RawEvent, TextDelta, ThinkingDelta, ToolCallEnd
+from synapsis_actors.model.parts import ThinkingPart
+from synapsis_actors.model.reply import AssistantMessage
+from synapsis_actors.model.request import Message, Request
+from synapsis_actors.wire import get_provider
+from synapsis_actors.wire.anthropic import format_request
 
 from .streams import Outcome, run, split_at
 

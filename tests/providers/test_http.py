@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import synapsis_actors as sa
-from synapsis_actors.providers.http import RequestBuilder, encode_json, open_client
+from synapsis_actors.transport.client import RequestBuilder, encode_json, open_client
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hé"}], "stream": True}
 

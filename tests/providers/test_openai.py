@@ -18,33 +18,29 @@ from synapsis_actors.errors import (
     ServerError,
     StreamInterrupted,
 )
-from synapsis_actors.providers.config import KINDS, ProviderConfig
-from synapsis_actors.providers.openai import (
+from synapsis_actors.model.config import KINDS, ProviderConfig
+from synapsis_actors.model.events import (
+    MessageStart,
+    RawEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    UsageUpdate,
+)
+from synapsis_actors.model.parts import ImagePart, TextPart, ThinkingPart, ToolUsePart
+from synapsis_actors.model.reply import Usage
+from synapsis_actors.model.request import Message, Request, Tool
+from synapsis_actors.wire import get_provider
+from synapsis_actors.wire.openai import (
     OpenAIDecoder,
     OpenAIProvider,
     decode_tool_name,
     encode_tool_name,
     format_request,
 )
-from synapsis_actors.providers.profiles import PROFILES, get_provider
-from synapsis_actors.providers.types import (
-    ImagePart,
-    Message,
-    MessageStart,
-    RawEvent,
-    Request,
-    TextDelta,
-    TextPart,
-    ThinkingDelta,
-    ThinkingPart,
-    Tool,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    ToolUsePart,
-    Usage,
-    UsageUpdate,
-)
+from synapsis_actors.wire.profiles import PROFILES
 
 from .streams import openai_sse, run, split_at
 

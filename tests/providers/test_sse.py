@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synapsis_actors.errors import InvalidStreamData
-from synapsis_actors.providers.sse import ServerSentEvent, SSEDecoder
+from synapsis_actors.wire.sse import ServerSentEvent, SSEDecoder
 
 from .streams import split_at
 

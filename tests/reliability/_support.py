@@ -26,7 +26,7 @@ import trio.testing
 import synapsis_actors as sa
 from synapsis_actors.embedded import EmbeddedProvider
 from synapsis_actors.otp import telemetry as otp_telemetry
-from synapsis_actors.providers import telemetry
+from synapsis_actors.runtime import telemetry
 
 #: The canary: if any of it shows up anywhere but the request headers, K1 is broken.
 CANARY = "sk-canary-7f3b9e1c-RELIABILITY-do-not-leak-5a2d"
@@ -55,7 +55,7 @@ def client_tasks() -> collections.Counter[str]:
 
 def stream_tasks() -> int:
     """How many stream task bodies (``StreamJob.run``) are alive right now."""
-    return client_tasks()["synapsis_actors.providers.stream.StreamJob.run"]
+    return client_tasks()["synapsis_actors.runtime.job.StreamJob.run"]
 
 
 def pooled_connections(rt: sa.Runtime) -> int:

@@ -32,12 +32,12 @@ from hypothesis import strategies as st
 
 import synapsis_actors as sa
 from synapsis_actors.errors import ConfigError, InvalidStreamData, SynapsisError
-from synapsis_actors.providers.accumulate import Accumulator, parse_arguments
-from synapsis_actors.providers.anthropic import AnthropicDecoder, AnthropicProvider
-from synapsis_actors.providers.config import KINDS
-from synapsis_actors.providers.openai import OpenAIDecoder
-from synapsis_actors.providers.profiles import get_provider
-from synapsis_actors.providers.sse import SSEDecoder
+from synapsis_actors.model.accumulator import Accumulator, parse_arguments
+from synapsis_actors.model.config import KINDS
+from synapsis_actors.wire import get_provider
+from synapsis_actors.wire.anthropic import AnthropicDecoder, AnthropicProvider
+from synapsis_actors.wire.openai import OpenAIDecoder
+from synapsis_actors.wire.sse import SSEDecoder
 
 FAST = settings(
     max_examples=150,

@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from synapsis_actors import ProviderConfig, RateLimited
-from synapsis_actors.providers.retry import (
+from synapsis_actors.transport.retry import (
     RETRYABLE_STATUSES,
     AttemptFailed,
     RetryPolicy,

@@ -12,7 +12,7 @@ import trio.testing
 
 import synapsis_actors as sa
 from synapsis_actors.embedded import Fault, Reply, Step, open_embedded_provider
-from synapsis_actors.providers import telemetry
+from synapsis_actors.runtime import telemetry
 
 from ._helpers import API_KEY, Served, collect, hello
 

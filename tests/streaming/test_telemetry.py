@@ -13,7 +13,7 @@ import trio.testing
 
 import synapsis_actors as sa
 from synapsis_actors.embedded import Fault, Reply, Step
-from synapsis_actors.providers import telemetry
+from synapsis_actors.runtime import telemetry
 
 from ._helpers import Served, collect, hello
 

@@ -5,7 +5,7 @@ The client negotiates HTTP/2 over TLS when the server offers it
 TCP/TLS connect by ``config.connect_timeout`` (httpcore implements it with a
 trio deadline, so ``MockClock`` drives it). It sets no read timeout: the body's
 time limits (first event, content idle) belong to the runtime, which enforces
-them with trio cancel scopes (``streaming.py``), because only the runtime knows
+them with trio cancel scopes (``runtime/runtime.py``), because only the runtime knows
 which bytes are content and which are keep-alives.
 
 The registry creates the client when a provider is registered and closes it
@@ -23,7 +23,7 @@ import h2.errors
 import httpx
 import trio
 
-from .config import ProviderConfig
+from ..model.config import ProviderConfig
 
 _log = logging.getLogger("synapsis_actors.streaming")
 

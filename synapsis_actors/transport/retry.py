@@ -14,7 +14,7 @@ The rules follow the official Anthropic and OpenAI SDKs:
 * ``max_retries`` retries (default 2, so 3 attempts).
 
 Retries are only ever made before the first event reached the caller; the
-runtime (``streaming.py``) enforces that by running only the "connect, send,
+runtime (``runtime/runtime.py``) enforces that by running only the "connect, send,
 read the headers" part of a stream under :func:`retrying`.
 
 The policy is pure (:class:`RetryPolicy`, :func:`server_delay`,
@@ -37,7 +37,7 @@ import tenacity
 import trio
 
 from ..errors import ProviderError
-from .config import ProviderConfig
+from ..model.config import ProviderConfig
 
 T = TypeVar("T")
 

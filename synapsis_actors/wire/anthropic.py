@@ -34,37 +34,37 @@ from typing import Any
 
 import cattrs
 
-from . import errormap
-from .base import HttpRequest, StreamDecoder
-from .common import BaseProvider, JsonEventDecoder, auth_headers, base_url, join_path
-from .config import ProviderConfig
-from .profiles import PROFILES, Profile
-from .sse import DEFAULT_MAX_SIZE
-from .types import (
-    STOP_REASONS,
+from ..model.config import ProviderConfig
+from ..model.events import (
     Event,
-    ImagePart,
-    Message,
     MessageStart,
     Ping,
-    RawBlockPart,
     RawEvent,
-    Request,
-    StopReason,
-    TextPart,
     ThinkingDelta,
-    ThinkingPart,
     ThinkingSignature,
-    Tool,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolResultPart,
-    ToolUsePart,
-    Usage,
     UsageUpdate,
     text_delta,
 )
+from ..model.http import HttpRequest
+from ..model.parts import (
+    ImagePart,
+    RawBlockPart,
+    TextPart,
+    ThinkingPart,
+    ToolResultPart,
+    ToolUsePart,
+)
+from ..model.reply import STOP_REASONS, StopReason, Usage
+from ..model.request import Message, Request, Tool
+from . import errors as errormap
+from .decoder import JsonEventDecoder
+from .profiles import PROFILES, Profile
+from .protocol import StreamDecoder
+from .provider import BaseProvider, auth_headers, base_url, join_path
+from .sse import DEFAULT_MAX_SIZE
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 8192

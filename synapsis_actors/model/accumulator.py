@@ -21,26 +21,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .types import (
-    AssistantMessage,
+from .events import (
     Event,
     MessageStart,
-    Part,
-    RawBlockPart,
-    StopReason,
     TextDelta,
-    TextPart,
     ThinkingDelta,
-    ThinkingPart,
     ThinkingSignature,
-    ToolCall,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolUsePart,
-    Usage,
     UsageUpdate,
 )
+from .parts import Part, RawBlockPart, TextPart, ThinkingPart, ToolUsePart
+from .reply import AssistantMessage, StopReason, ToolCall, Usage
 
 _PREVIEW = 200
 

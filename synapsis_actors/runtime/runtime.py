@@ -9,7 +9,7 @@ The supervision tree of :func:`open_runtime` (restart policies in one place,
         └── one temporary task per open stream (start_nolink)
 
 One stream's path: :func:`open_stream` opens a bounded memory channel that
-the caller owns, starts ``StreamJob.run`` (``providers/stream.py``) under the
+the caller owns, starts ``StreamJob.run`` (``runtime/job.py``) under the
 task supervisor with ``start_nolink`` and yields a :class:`Stream` reading the
 channel. The task asks the provider for the request, sends it, feeds body
 bytes to the provider's decoder (SSE + accumulation) and sends one
@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 import trio
 
-from .errors import (
+from ..errors import (
     ActorExited,
     ChildNotFound,
     ConfigError,
@@ -42,8 +42,12 @@ from .errors import (
     StreamCancelled,
     SupervisorNotRunning,
 )
-from .otp import ChildSpec, Supervisor, SupervisorHandle, TaskSupervisor
-from .providers.registry import (
+from ..model.events import ProviderChunk, ProviderDone
+from ..model.reply import AssistantMessage
+from ..model.request import Request
+from ..otp import ChildSpec, Supervisor, SupervisorHandle, TaskSupervisor
+from .job import StreamJob
+from .registry import (
     DEFAULT_MODELS_TTL,
     Poison,
     ProviderRegistryActor,
@@ -51,8 +55,6 @@ from .providers.registry import (
     ProviderTable,
     close_all,
 )
-from .providers.stream import StreamJob
-from .providers.types import AssistantMessage, ProviderChunk, ProviderDone, Request
 
 __all__ = [
     "DEFAULT_BUFFER",

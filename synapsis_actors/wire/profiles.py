@@ -12,15 +12,11 @@ vendor is adding one ``Profile`` here (see docs/providers.md).
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import attrs
 
-from .config import KINDS, ProviderConfig
-
-if TYPE_CHECKING:
-    from .base import Provider
+from ..model.config import KINDS
 
 Wire = Literal["anthropic", "openai"]
 #: "anthropic": x-api-key + Authorization: Bearer (compatible proxies read either);
@@ -170,20 +166,3 @@ assert set(PROFILES) == set(KINDS), "every ProviderConfig kind needs a profile"
 def profile_for(kind: str) -> Profile:
     """The preset for ``kind`` (``KeyError`` if unknown: ProviderConfig validates kinds)."""
     return PROFILES[kind]
-
-
-@functools.cache
-def _provider_for_kind(kind: str) -> Provider:
-    # Imported here: the wire-format modules import this one for Profile.
-    from .anthropic import AnthropicProvider
-    from .openai import OpenAIProvider
-
-    profile = PROFILES[kind]
-    if profile.wire == "anthropic":
-        return AnthropicProvider(profile)
-    return OpenAIProvider(profile)
-
-
-def get_provider(config: ProviderConfig) -> Provider:
-    """The shared, stateless provider for ``config.kind`` (cached per kind)."""
-    return _provider_for_kind(config.kind)

@@ -44,41 +44,29 @@ from typing import Any
 
 import cattrs
 
-from . import errormap
-from .accumulate import Accumulator
-from .base import HttpRequest, StreamDecoder
-from .common import (
-    BaseProvider,
-    JsonEventDecoder,
-    auth_headers,
-    base_url,
-    join_path,
-    version_params,
-)
-from .config import ProviderConfig
-from .profiles import PROFILES, Profile
-from .sse import DEFAULT_MAX_SIZE
-from .types import (
-    AssistantMessage,
+from ..model.accumulator import Accumulator
+from ..model.config import ProviderConfig
+from ..model.events import (
     Event,
-    ImagePart,
-    Message,
     MessageStart,
     RawEvent,
-    Request,
-    StopReason,
-    TextPart,
     ThinkingDelta,
-    Tool,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
-    ToolResultPart,
-    ToolUsePart,
-    Usage,
     UsageUpdate,
     text_delta,
 )
+from ..model.http import HttpRequest
+from ..model.parts import ImagePart, TextPart, ToolResultPart, ToolUsePart
+from ..model.reply import AssistantMessage, StopReason, Usage
+from ..model.request import Message, Request, Tool
+from . import errors as errormap
+from .decoder import JsonEventDecoder
+from .profiles import PROFILES, Profile
+from .protocol import StreamDecoder
+from .provider import BaseProvider, auth_headers, base_url, join_path, version_params
+from .sse import DEFAULT_MAX_SIZE
 
 # ---------------------------------------------------------------- tool names
 

@@ -1,7 +1,7 @@
 """The provider behaviour: what every wire format implements.
 
 A provider is stateless and shared; a ``StreamDecoder`` is made per response.
-The runtime (``streaming.py``) drives them: it asks ``build_request`` for the
+The runtime (``runtime/runtime.py``) drives them: it asks ``build_request`` for the
 HTTP request, feeds body bytes to ``decoder().feed`` as they arrive, forwards
 the returned ``(event, raw)`` pairs to the caller, and at the end reads
 ``decoder.message()``. Nothing here does I/O.
@@ -12,30 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import attrs
-
 from ..errors import ProviderError
-from .config import ProviderConfig
-from .types import AssistantMessage, Event, ProviderChunk, Request
-
-
-@attrs.frozen
-class HttpRequest:
-    """A request to send: the runtime adds nothing but transport concerns."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    json: dict[str, Any] | None = None
-    params: dict[str, str] = attrs.field(factory=dict)
-
-
-@attrs.frozen
-class ModelInfo:
-    id: str
-    owned_by: str | None = None
-    context_window: int | None = None
-    raw: Any = None
+from ..model.catalog import ModelInfo
+from ..model.config import ProviderConfig
+from ..model.events import Event, ProviderChunk
+from ..model.http import HttpRequest
+from ..model.reply import AssistantMessage
+from ..model.request import Request
 
 
 class StreamDecoder(Protocol):

@@ -33,13 +33,13 @@ import httpx
 import trio
 
 from ..errors import APIConnectionError, ConfigError, ProviderError, ProviderNotFound
+from ..model.catalog import ModelInfo
+from ..model.config import ProviderConfig
 from ..otp import Actor, Caller
-from .base import ModelInfo
-from .config import ProviderConfig
-from .http import open_client, release_secret
-from .profiles import get_provider
-from .retry import RetryPolicy
-from .stream import ProviderEntry, request_id_of, scrub
+from ..transport.client import open_client, release_secret
+from ..transport.retry import RetryPolicy
+from ..wire import get_provider
+from .job import ProviderEntry, request_id_of, scrub
 
 _log = logging.getLogger("synapsis_actors.streaming")
 

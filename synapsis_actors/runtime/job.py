@@ -32,13 +32,15 @@ from ..errors import (
     StreamInterrupted,
     StreamStalled,
 )
+from ..model.config import ProviderConfig
+from ..model.events import Ping, ProviderChunk, ProviderDone
+from ..model.reply import AssistantMessage
+from ..model.request import Request
+from ..transport.chunked import open_chunked_body
+from ..transport.client import H2Tracker, RequestBuilder, close_response
+from ..transport.retry import AttemptFailed, RetryPolicy, with_retries
+from ..wire.protocol import Provider, StreamDecoder
 from . import telemetry
-from .base import Provider, StreamDecoder
-from .chunked import open_chunked_body
-from .config import ProviderConfig
-from .http import H2Tracker, RequestBuilder, close_response
-from .retry import AttemptFailed, RetryPolicy, with_retries
-from .types import AssistantMessage, Ping, ProviderChunk, ProviderDone, Request
 
 _log = logging.getLogger("synapsis_actors.streaming")
 

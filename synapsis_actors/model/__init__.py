@@ -1,0 +1,1 @@
+"""Provider-neutral data: requests, events, replies, provider configs."""

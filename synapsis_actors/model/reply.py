@@ -1,0 +1,78 @@
+"""The reply side: Usage, ToolCall and the accumulated AssistantMessage."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+from .parts import Part, TextPart, ThinkingPart, ToolUsePart, _tuple
+
+StopReason: TypeAlias = Literal[
+    "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn"
+]
+STOP_REASONS: frozenset[str] = frozenset(
+    ("end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn")
+)
+
+
+
+@attrs.frozen
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+
+@attrs.frozen
+class ToolCall:
+    """A tool call for the caller to run.
+
+    ``input`` is the parsed arguments. When the arguments were cut off or are
+    not a JSON object, ``input`` is None, ``error`` says why and ``arguments``
+    keeps the text received: such a call must not be run.
+    """
+
+    id: str
+    name: str
+    input: dict[str, Any] | None
+    arguments: str = ""
+    error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None
+
+
+@attrs.frozen
+class AssistantMessage:
+    """The accumulated reply: also delivered (partial) when the stream failed."""
+
+    text: str = ""
+    thinking: str = ""
+    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=_tuple)
+    usage: Usage = Usage()
+    stop_reason: StopReason | None = None
+    raw_stop_reason: str | None = None
+    id: str | None = None
+    model: str | None = None
+    # Ordered content blocks, kept so the turn can be sent back verbatim
+    # (thinking signatures, redacted thinking, text, tool calls).
+    blocks: tuple[Part, ...] = attrs.field(default=(), converter=_tuple)
+    refusal: str | None = None
+    # n > 1: choice 0 is this message; the others are here, index order.
+    other_choices: tuple[AssistantMessage, ...] = attrs.field(default=(), converter=_tuple)
+
+    def parts(self) -> tuple[Part, ...]:
+        if self.blocks:
+            return self.blocks
+        out: list[Part] = []
+        if self.thinking:
+            out.append(ThinkingPart(self.thinking))
+        if self.text:
+            out.append(TextPart(self.text))
+        out.extend(ToolUsePart(c.id, c.name, c.input or {}) for c in self.tool_calls)
+        return tuple(out)
+
+
