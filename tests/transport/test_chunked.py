@@ -37,7 +37,7 @@ from synapsis_actors.transport.chunked import (
     open_chunked_body,
 )
 
-from .streams import anthropic_sse
+from tests.wire.streams import anthropic_sse
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 
