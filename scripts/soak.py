@@ -84,7 +84,7 @@ class Env:
     def pooled_connections(self) -> int:
         total = 0
         for name in self.rt.providers.list():
-            pool = self.rt.providers.entry(name).client._transport._pool  # type: ignore[attr-defined]
+            pool = self.rt.providers.entry(name).transport.client._transport._pool  # type: ignore[attr-defined]
             total += len(pool.connections)
         return total
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import attrs
-import httpx
 import tenacity
 import trio
 
@@ -36,8 +35,14 @@ from ..model.config import ProviderConfig
 from ..model.events import Ping, ProviderChunk, ProviderDone
 from ..model.reply import AssistantMessage
 from ..model.request import Request
-from ..transport.chunked import open_chunked_body
-from ..transport.client import H2Tracker, RequestBuilder, close_response
+from ..transport.http import (
+    BodyFailed,
+    ConnectFailed,
+    ConnectTimedOut,
+    Exchange,
+    HttpTransport,
+    Outgoing,
+)
 from ..transport.retry import AttemptFailed, RetryPolicy, with_retries
 from ..wire.protocol import Provider, StreamDecoder
 from . import telemetry
@@ -56,21 +61,16 @@ class ProviderEntry:
     name: str
     config: ProviderConfig
     provider: Provider
-    client: httpx.AsyncClient = attrs.field(repr=False)
+    #: The HTTP side: the client (built here, or the user's) and its fast paths.
+    transport: HttpTransport = attrs.field(repr=False, eq=False)
     policy: RetryPolicy
-    #: Builds this client's requests (``client.build_request`` with the merge cached).
-    requests: RequestBuilder = attrs.field(
-        default=attrs.Factory(lambda self: RequestBuilder(self.client), takes_self=True),
-        repr=False,
-        eq=False,
-    )
 
 
 class _ConsumerGone(Exception):
     """The caller closed its receiving end: stop reading, nobody listens."""
 
 
-def request_id_of(headers: httpx.Headers) -> str | None:
+def request_id_of(headers: Mapping[str, str]) -> str | None:
     value: str | None = headers.get("request-id") or headers.get("x-request-id")
     return value
 
@@ -108,7 +108,6 @@ class StreamJob:
         "response",
         "send",
         "sent_at",
-        "tracker",
     )
 
     def __init__(
@@ -123,14 +122,13 @@ class StreamJob:
         self.request = request
         self.send = send
         self.decoder: StreamDecoder | None = None
-        self.response: httpx.Response | None = None
+        self.response: Exchange | None = None
         self.request_id: str | None = None
         self.final: ProviderDone | None = None
         self.cancel_reason = "cancelled"
         self.sent_at = 0.0
         self.first_deadline = _INF
         self.events = 0
-        self.tracker: H2Tracker | None = None
 
     # ------------------------------------------------------------------ task
 
@@ -169,18 +167,9 @@ class StreamJob:
     async def _stream(self) -> ProviderDone:
         entry = self.entry
         spec = entry.provider.build_request(entry.config, self.request)
-        request = entry.requests.build(
-            spec.method,
-            spec.url,
-            spec.headers,
-            spec.json,
-            spec.params,
-            defaults=_STREAM_DEFAULT_HEADERS,
+        request = entry.transport.prepare(
+            spec, defaults=_STREAM_DEFAULT_HEADERS, http2=entry.config.http2
         )
-        if entry.config.http2 and request.url.scheme == "https":
-            # Only HTTP/2 needs the stream id (for RST_STREAM), and httpx speaks
-            # HTTP/2 only over TLS; the trace hook costs ~16 awaits per request.
-            self.tracker = request.extensions["trace"] = H2Tracker(entry.client)
         if telemetry.active():  # the event's data (headers redacted) costs when nobody listens
             telemetry.emit(
                 "provider.request.start",
@@ -190,14 +179,14 @@ class StreamJob:
                     "kind": entry.config.kind,
                     "model": self.request.model,
                     "method": request.method,
-                    "url": scrub(str(request.url), entry.config.api_key),
+                    "url": scrub(request.url, entry.config.api_key),
                     "headers": telemetry.redact_headers(request.headers),
                 },
             )
         if _log.isEnabledFor(logging.DEBUG):
-            _log.debug("stream %r: %s %s", self.ref, request.method, request.url.path)
+            _log.debug("stream %r: %s %s", self.ref, request.method, request.path)
         try:
-            opened: tuple[httpx.Response, Any, bytes] = await with_retries(
+            opened: tuple[Exchange, AsyncIterator[bytes], bytes] = await with_retries(
                 entry.policy, self._attempt, request, before_sleep=self._on_retry
             )
         except AttemptFailed as failed:
@@ -207,92 +196,71 @@ class StreamJob:
         try:
             return await self._body(chunks, first)
         finally:
-            await close_response(
-                response, finished=self.decoder is not None and self.decoder.complete
-            )
+            await response.close(finished=self.decoder is not None and self.decoder.complete)
 
     # --------------------------------------------------------------- attempt
 
-    async def _attempt(self, request: httpx.Request) -> tuple[httpx.Response, Any, bytes]:
-        """Send ``request`` and read up to the first body chunk (what T1 may retry)."""
+    async def _attempt(self, request: Outgoing) -> tuple[Exchange, AsyncIterator[bytes], bytes]:
+        """Send ``request`` and read up to the first body chunk (what may be retried)."""
         config = self.entry.config
         self.sent_at = trio.current_time()
         limit = config.first_event_timeout
         self.first_deadline = _INF if limit is None else self.sent_at + limit
-        response: httpx.Response | None = None
+        response: Exchange | None = None
         with trio.CancelScope(deadline=self.first_deadline):
             try:
-                response = await self.entry.client.send(request, stream=True)
+                response = await self.entry.transport.send(request)
                 self.request_id = request_id_of(response.headers)
-                if not 200 <= response.status_code < 300:
+                if not 200 <= response.status < 300:
                     await self._status_failure(response)
-                # A chunked HTTP/1.1 body is read past h11 (chunked.py); else
-                # aiter_raw skips httpx's decoder stack, and a server that
-                # compresses anyway (ignoring accept-encoding: identity) gets it
-                # decoded.
-                chunks: Any = open_chunked_body(response)
-                if chunks is None:
-                    if "content-encoding" in response.headers:
-                        chunks = response.aiter_bytes()
-                    else:
-                        chunks = response.aiter_raw()
+                chunks = response.body()
                 try:
                     first = await chunks.__anext__()
                 except StopAsyncIteration:
                     first = b""  # an empty body: the decoder's close() says what it means
                 return response, chunks, first
-            except httpx.TimeoutException as exc:
-                await self._discard(response)
+            except ConnectTimedOut as exc:
+                await self._discard(request, response)
                 raise AttemptFailed(
                     self._stalled("connect", config.connect_timeout), retryable=True
                 ) from exc
-            except httpx.TransportError as exc:
-                await self._discard(response)
+            except (ConnectFailed, BodyFailed) as exc:
+                await self._discard(request, response)
                 raise AttemptFailed(
                     self._tag(
-                        APIConnectionError(
-                            scrub(f"connection failed: {type(exc).__name__}: {exc}", config.api_key)
-                        )
+                        APIConnectionError(scrub(f"connection failed: {exc}", config.api_key))
                     ),
                     retryable=True,
                 ) from exc
             except BaseException:
-                await self._discard(response)
+                await self._discard(request, response)
                 raise
         # The first-event limit tripped before the first body byte: a read
         # timeout in the SDKs' terms, so it is retried.
-        await self._discard(response)
+        await self._discard(request, response)
         raise AttemptFailed(self._stalled("first_event", limit), retryable=True)
 
-    async def _status_failure(self, response: httpx.Response) -> None:
+    async def _status_failure(self, response: Exchange) -> None:
         entry = self.entry
-        body = bytearray()
-        try:
-            async for part in response.aiter_raw():
-                body += part
-                if len(body) >= _ERROR_BODY_LIMIT:
-                    break
-        except httpx.TransportError:
-            pass  # keep what arrived; the status is what matters
-        await close_response(response, finished=True)
+        body = await response.error_body(_ERROR_BODY_LIMIT)
         error = entry.provider.error_from_response(
-            response.status_code, response.headers, bytes(body[:_ERROR_BODY_LIMIT]), entry.name
+            response.status, response.headers, body, entry.name
         )
         self._tag(error)
         if error.status is None:
-            error.status = response.status_code
-        decision = entry.policy.classify_status(response.status_code, response.headers)
+            error.status = response.status
+        decision = entry.policy.classify_status(response.status, response.headers)
         if decision.over_cap is not None and isinstance(error, APIStatusError):
             error.retry_after = decision.over_cap
         raise AttemptFailed(error, retryable=decision.retry, delay=decision.delay)
 
-    async def _discard(self, response: httpx.Response | None) -> None:
+    async def _discard(self, request: Outgoing, response: Exchange | None) -> None:
         if response is not None:
-            await close_response(response, finished=False)
-        elif self.tracker is not None:
+            await response.close(finished=False)
+        else:
             # Abandoned before the headers: httpcore has no response to close
             # and would leave an HTTP/2 stream open on the server.
-            await self.tracker.reset()
+            await request.abandon()
 
     async def _on_retry(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -320,7 +288,7 @@ class StreamJob:
 
     # ------------------------------------------------------------------ body
 
-    async def _body(self, chunks: Any, first: bytes) -> ProviderDone:
+    async def _body(self, chunks: AsyncIterator[bytes], first: bytes) -> ProviderDone:
         decoder = self.decoder = self.entry.provider.decoder(self.entry.name)
         feed = decoder.feed_chunks
         ref = self.ref
@@ -373,11 +341,10 @@ class StreamJob:
                         chunk = await chunks.__anext__()
                     except StopAsyncIteration:
                         break
-            except httpx.TransportError as exc:
+            except BodyFailed as exc:
                 if not decoder.complete:
-                    return self._failed(
-                        StreamInterrupted(self._interrupted_text(exc), partial=decoder.message())
-                    )
+                    text = scrub(f"connection lost mid-stream: {exc}", self.entry.config.api_key)
+                    return self._failed(StreamInterrupted(text[:2000], partial=decoder.message()))
                 # Q1/O1: the terminal event arrived; a reset after it changes nothing.
             except ProviderError as error:  # an error event after the 200, or bad data
                 return self._failed(error)
@@ -435,13 +402,6 @@ class StreamJob:
         if error.request_id is None:
             error.request_id = self.request_id
         return error
-
-    def _interrupted_text(self, exc: httpx.TransportError) -> str:
-        if isinstance(exc, httpx.RemoteProtocolError) and str(exc):
-            # Bad framing or a cut body: say what arrived (the text quotes the bytes).
-            text = f"connection lost mid-stream: RemoteProtocolError: {exc}"
-            return scrub(text, self.entry.config.api_key)[:2000]
-        return f"connection lost mid-stream: {type(exc).__name__}"
 
     def _stalled(self, limit: str, seconds: float | None) -> StreamStalled:
         text = {

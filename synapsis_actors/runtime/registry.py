@@ -29,14 +29,14 @@ from types import MappingProxyType
 from typing import Any
 
 import attrs
-import httpx
 import trio
 
 from ..errors import APIConnectionError, ConfigError, ProviderError, ProviderNotFound
 from ..model.catalog import ModelInfo
 from ..model.config import ProviderConfig
 from ..otp import Actor, Caller
-from ..transport.client import open_client, release_secret
+from ..transport.failures import TransportFailure
+from ..transport.http import HttpClient, HttpTransport, check_client
 from ..transport.retry import RetryPolicy
 from ..wire import get_provider
 from .job import ProviderEntry, request_id_of, scrub
@@ -68,6 +68,8 @@ class ProviderTable:
 class Register:
     name: str
     config: ProviderConfig
+    #: The user's client, or None for one the runtime builds (and owns).
+    http_client: HttpClient | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -109,7 +111,7 @@ class ProviderRegistryActor(Actor):
             raise RegistryCrash(message.reason)
         try:
             if isinstance(message, Register):
-                return await self._register(message.name, message.config)
+                return await self._register(message.name, message.config, message.http_client)
             if isinstance(message, Unregister):
                 return await self._unregister(message.name)
             raise ConfigError("message", f"unknown registry call {type(message).__name__}")
@@ -118,9 +120,19 @@ class ProviderRegistryActor(Actor):
             # with it instead of crashing (and restarting) the actor.
             return Refused(error)
 
-    async def _register(self, name: str, config: ProviderConfig) -> None:
+    async def _register(
+        self, name: str, config: ProviderConfig, http_client: HttpClient | None
+    ) -> None:
         old = self.table.snapshot.get(name)
-        if old is not None and old.config == config:
+        if (
+            old is not None
+            and old.config == config
+            and (
+                old.transport.owns_client
+                if http_client is None
+                else old.transport.client is http_client
+            )
+        ):
             return
         provider = get_provider(config)
         # Resolves the base URL and auth now: an unusable config (a preset with
@@ -130,7 +142,7 @@ class ProviderRegistryActor(Actor):
             name=name,
             config=config,
             provider=provider,
-            client=open_client(config),
+            transport=HttpTransport(config, http_client),
             policy=RetryPolicy.from_config(config),
         )
         entries = dict(self.table.snapshot)
@@ -154,10 +166,8 @@ class ProviderRegistryActor(Actor):
 
 async def _close_client(entry: ProviderEntry) -> None:
     # Streams still using the old client end with a connection error: the
-    # provider they were using is gone.
-    with trio.CancelScope(shield=True):
-        await entry.client.aclose()
-    release_secret(entry.config.api_key)
+    # provider they were using is gone. A user's client stays open.
+    await entry.transport.aclose()
 
 
 async def close_all(table: ProviderTable) -> None:
@@ -215,17 +225,28 @@ class Providers:
         self.models_ttl = models_ttl
         self.models_timeout = models_timeout
 
-    async def register(self, name: str, config: ProviderConfig) -> None:
+    async def register(
+        self, name: str, config: ProviderConfig, *, http_client: HttpClient | None = None
+    ) -> None:
         """Register (or replace) provider ``name``. Goes through the registry actor.
 
-        Raises ``ConfigError`` for a bad name or config (before reaching the
-        actor), and the provider's own ``ConfigError`` for an unusable config.
-        Replacing a provider closes its old client: its running streams fail.
+        ``http_client``: an ``httpx.AsyncClient`` to use instead of one the
+        runtime builds: its proxies, TLS settings, transport and event hooks
+        apply, and the runtime never closes it (``config``'s TLS, HTTP/2 and
+        connect settings then do not apply: the client has its own). The
+        library's fast read paths step aside for it.
+
+        Raises ``ConfigError`` for a bad name, config or client (before
+        reaching the actor), and the provider's own ``ConfigError`` for an
+        unusable config. Replacing a provider closes the old client if the
+        runtime built it: its running streams fail.
         """
         _check_name(name)
         if not isinstance(config, ProviderConfig):
             raise ConfigError("config", f"expected a ProviderConfig, got {type(config).__name__}")
-        _raise_refused(await self._call(Register(name, config)))
+        if http_client is not None:
+            check_client(http_client)
+        _raise_refused(await self._call(Register(name, config, http_client)))
         self._models.pop(name, None)
 
     async def unregister(self, name: str) -> bool:
@@ -311,25 +332,22 @@ class Providers:
         spec = entry.provider.models_request(entry.config)
         try:
             with trio.fail_after(self.models_timeout):
-                response = await entry.client.request(
-                    spec.method, spec.url, headers=spec.headers, params=spec.params or None
-                )
-        except (httpx.TransportError, trio.TooSlowError) as exc:
+                status, headers, content = await entry.transport.fetch(spec)
+        except (TransportFailure, trio.TooSlowError) as exc:
+            why = str(exc) if isinstance(exc, TransportFailure) else "timed out"
             raise APIConnectionError(
-                scrub(f"model list request failed: {type(exc).__name__}", entry.config.api_key),
+                scrub(f"model list request failed: {why}", entry.config.api_key),
                 provider=name,
             ) from exc
-        if not 200 <= response.status_code < 300:
-            raise entry.provider.error_from_response(
-                response.status_code, response.headers, response.content[:65536], name
-            )
+        if not 200 <= status < 300:
+            raise entry.provider.error_from_response(status, headers, content[:65536], name)
         try:
-            body = response.json()
+            body = json.loads(content)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ProviderError(
                 "model list is not JSON",
                 provider=name,
-                status=response.status_code,
-                request_id=request_id_of(response.headers),
+                status=status,
+                request_id=request_id_of(headers),
             ) from exc
         return entry.provider.parse_models(body)

@@ -15,14 +15,16 @@ body byte (it takes the bytes h11 buffered with the headers), and it hands the
 last chunk (``0``, trailers, the blank line) back to h11, which validates it
 and ends the message. httpcore then sees a finished exchange and keeps the
 connection for the next request, exactly as after its own read. Reaching h11
-and httpcore this way uses their internals; every one is checked first, and
-when anything is not as expected (another httpcore layout, HTTP/2, a body
+and httpcore this way uses their internals (``_h11_private.py``,
+``_httpcore_private.py``, ``_httpx_private.py``); every one is checked
+first, and when anything is not as expected (another layout, HTTP/2, a body
 that is not chunked, a read timeout set on the request, an upgraded or
 non-trio stream) :func:`open_chunked_body` returns ``None`` and the caller
 reads through httpx as usual.
 
-Errors are httpx's: a broken socket raises ``httpx.ReadError``, bad framing or
-a connection closed before the last chunk ``httpx.RemoteProtocolError``, so
+Errors are httpx's and the transport's at once: a broken socket raises
+``BodyReadError`` (an ``httpx.ReadError``), bad framing or a connection closed
+before the last chunk ``BodyFramingError`` (an ``httpx.RemoteProtocolError``), so
 the stream task handles both paths alike.
 """
 
@@ -35,19 +37,10 @@ import h11
 import httpx
 import trio
 
-
-def _internals() -> tuple[Any, Any, Any, Any] | None:
-    """The h11/httpcore classes the takeover checks for; None without them."""
-    try:
-        from h11._readers import ChunkedReader
-        from httpcore._async.http11 import AsyncHTTP11Connection, HTTP11ConnectionByteStream
-        from httpcore._backends.trio import TrioStream
-    except ImportError:  # pragma: no cover - another httpcore/h11 layout
-        return None
-    return ChunkedReader, AsyncHTTP11Connection, HTTP11ConnectionByteStream, TrioStream
-
-
-_INTERNALS = _internals()
+from ._h11_private import take_chunked_body
+from ._httpcore_private import http11_connection
+from ._httpx_private import httpcore_stream
+from .failures import BodyFramingError, BodyReadError
 
 __all__ = ["ChunkParser", "ChunkedBody", "open_chunked_body"]
 
@@ -111,12 +104,12 @@ class ChunkParser:
             if crlf:
                 if end - pos < 2:
                     if buf[pos:] not in (b"", b"\r"):
-                        raise httpx.RemoteProtocolError(
+                        raise BodyFramingError(
                             f"malformed chunk footer: {buf[pos:]!r} (expected b'\\r\\n')"
                         )
                     break
                 if buf[pos] != 13 or buf[pos + 1] != 10:
-                    raise httpx.RemoteProtocolError(
+                    raise BodyFramingError(
                         f"malformed chunk footer: {buf[pos : pos + 2]!r} (expected b'\\r\\n')"
                     )
                 pos += 2
@@ -124,11 +117,11 @@ class ChunkParser:
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
                 if end - pos > MAX_SIZE_LINE:
-                    raise httpx.RemoteProtocolError("chunk size line too long")
+                    raise BodyFramingError("chunk size line too long")
                 break
             match = _SIZE_LINE.fullmatch(buf, pos, eol)
             if match is None:
-                raise httpx.RemoteProtocolError(f"illegal chunk header: {buf[pos : eol + 2]!r}")
+                raise BodyFramingError(f"illegal chunk header: {buf[pos : eol + 2]!r}")
             size = int(match[1], 16)
             if size == 0:
                 self.tail = buf[pos:]
@@ -181,7 +174,7 @@ class ChunkedBody:
         while parser.tail is None:
             data = await self._read()
             if not data:
-                raise httpx.RemoteProtocolError(
+                raise BodyFramingError(
                     "peer closed connection without sending complete message body "
                     "(incomplete chunked read)"
                 )
@@ -195,7 +188,7 @@ class ChunkedBody:
         try:
             data: bytes = await self._receive(READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+            raise BodyReadError(str(exc) or type(exc).__name__) from exc
         return data
 
     async def _finish(self, tail: bytes) -> None:
@@ -207,56 +200,34 @@ class ChunkedBody:
             try:
                 event = state.next_event()
             except h11.RemoteProtocolError as exc:
-                raise httpx.RemoteProtocolError(str(exc)) from exc
+                raise BodyFramingError(str(exc)) from exc
             if type(event) is h11.EndOfMessage:
                 self.done = True
                 return
             if event is not h11.NEED_DATA:
-                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in trailers")
+                raise BodyFramingError(f"unexpected {type(event).__name__} in trailers")
             data = await self._read()
             state.receive_data(data)  # b"" = EOF: the next event raises
 
 
 def open_chunked_body(response: httpx.Response) -> ChunkedBody | None:
     """Take over reading ``response``'s chunked body, or ``None`` (read it through httpx)."""
-    if _INTERNALS is None or response.http_version != "HTTP/1.1":
+    if response.http_version != "HTTP/1.1":
         return None
-    chunked_reader, h11_connection, h11_byte_stream, trio_stream = _INTERNALS
     headers = response.headers
     if headers.get("transfer-encoding", "").lower() != "chunked" or "content-encoding" in headers:
         return None
     if response.is_stream_consumed or response.is_closed:
         return None
-    try:
-        timeout = response.request.extensions.get("timeout", {})
-        if timeout.get("read") is not None:
-            return None  # only httpcore's read enforces a read timeout
-        # httpx BoundAsyncStream -> AsyncResponseStream -> httpcore PoolByteStream
-        # -> HTTP11ConnectionByteStream (holds the connection).
-        inner: Any = response.stream
-        inner = inner._stream._httpcore_stream._stream
-        if type(inner) is not h11_byte_stream or inner._closed:
-            return None
-        connection = inner._connection
-        if type(connection) is not h11_connection:
-            return None
-        state = connection._h11_state
-        network = connection._network_stream
-        reader = state._reader
-        if (
-            type(state) is not h11.Connection
-            or state.their_state is not h11.SEND_BODY
-            or type(reader) is not chunked_reader
-            or reader._bytes_in_chunk != 0
-            or reader._bytes_to_discard
-            or reader._reading_trailer
-            or type(network) is not trio_stream
-        ):
-            return None
-        buffer = state._receive_buffer
-        leftover = bytes(buffer._extract(len(buffer)))
-        receive = network._stream.receive_some
-    except AttributeError:
+    if response.request.extensions.get("timeout", {}).get("read") is not None:
+        return None  # only httpcore's read enforces a read timeout
+    pool_stream = httpcore_stream(response)
+    found = None if pool_stream is None else http11_connection(pool_stream)
+    if found is None:
+        return None
+    state, receive = found
+    leftover = take_chunked_body(state)
+    if leftover is None:
         return None
     response.is_stream_consumed = True  # a later aiter_raw fails loudly, never rereads
     return ChunkedBody(state, receive, leftover)

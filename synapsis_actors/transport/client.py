@@ -19,9 +19,7 @@ import ssl
 from json import dumps as _json_dumps
 from typing import Any
 
-import h2.errors
 import httpx
-import trio
 
 from ..model.config import ProviderConfig
 
@@ -240,102 +238,3 @@ def _with_defaults(headers: dict[str, str], defaults: dict[str, str] | None) -> 
     given = {name.lower() for name in headers}
     extra = {k: v for k, v in defaults.items() if k.lower() not in given}
     return {**headers, **extra} if extra else headers
-
-
-async def close_response(response: httpx.Response, *, finished: bool) -> None:
-    """Close ``response`` promptly, even from a cancelled scope.
-
-    HTTP/1.1: httpcore drops the connection when the body was not fully read,
-    so the server sees the socket close. HTTP/2: httpcore only forgets the
-    stream and keeps the connection for other streams, so the server would go
-    on generating (and billing) the reply; when the body is ``finished=False``
-    we send RST_STREAM(CANCEL) for that stream first. That needs httpcore's
-    HTTP/2 internals; if they are not where we expect, the stream is left to
-    httpcore (logged at debug level), never an error.
-    """
-    if response.is_closed:
-        # httpx closed it when the body ended (the usual end of a stream), or
-        # it was closed before: the connection is back in the pool or gone.
-        return
-    with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
-        if not finished and response.http_version == "HTTP/2":
-            await _reset_h2_stream(response)
-        await response.aclose()
-
-
-#: Upper bound on the (shielded) time spent closing one response.
-_CLOSE_GRACE = 2.0
-
-
-class H2Tracker:
-    """Remembers the HTTP/2 connection and stream id of one request (an httpcore trace hook).
-
-    Install with ``request.extensions["trace"] = tracker``. Needed because a
-    request abandoned before its response headers (a first-event limit on
-    slow headers, a cancel) leaves httpcore with no response to close, and
-    httpcore never resets the stream itself: the server would go on working
-    for nobody. :meth:`reset` sends RST_STREAM(CANCEL) for it. Looking the
-    connection up uses httpcore internals; when they are not as expected, or
-    two HTTP/2 connections of the pool could own the stream id, nothing is
-    remembered and :meth:`reset` does nothing.
-    """
-
-    __slots__ = ("_client", "connection", "request", "stream_id")
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-        self.connection: Any = None
-        self.stream_id: int | None = None
-        self.request: Any = None
-
-    async def __call__(self, name: str, info: dict[str, Any]) -> None:
-        if name != "http2.send_request_headers.started":
-            return
-        stream_id = info.get("stream_id")
-        try:
-            pool = self._client._transport._pool  # type: ignore[attr-defined]
-            owners = [
-                inner
-                for conn in pool.connections
-                if (inner := getattr(conn, "_connection", None)) is not None
-                and stream_id in getattr(inner, "_events", ())
-            ]
-        except AttributeError:
-            owners = []
-        if len(owners) == 1:
-            self.connection, self.stream_id, self.request = owners[0], stream_id, info["request"]
-        else:
-            self.connection = self.stream_id = self.request = None
-
-    async def reset(self) -> None:
-        """RST_STREAM the remembered stream (shielded, bounded); forget it."""
-        connection, stream_id, request = self.connection, self.stream_id, self.request
-        self.connection = self.stream_id = self.request = None
-        if connection is None or stream_id is None:
-            return
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
-            await _send_reset(connection, stream_id, request)
-
-
-async def _send_reset(connection: Any, stream_id: int, request: Any) -> None:
-    try:
-        connection._h2_state.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.CANCEL)
-        await connection._write_outgoing_data(request)
-    except Exception as exc:  # the stream or connection is already gone: nothing to reset
-        _log.debug("HTTP/2 stream reset skipped: %r", exc)
-
-
-async def _reset_h2_stream(response: httpx.Response) -> None:
-    # httpx BoundAsyncStream -> AsyncResponseStream -> httpcore PoolByteStream
-    # -> HTTP2ConnectionByteStream (holds the connection and the stream id).
-    try:
-        inner: Any = response.stream
-        for attr in ("_stream", "_httpcore_stream", "_stream"):
-            inner = getattr(inner, attr)
-        connection = inner._connection
-        stream_id = inner._stream_id
-        request = inner._request
-    except AttributeError:
-        _log.debug("cannot reach the HTTP/2 stream to reset it; httpcore layout changed")
-        return
-    await _send_reset(connection, stream_id, request)

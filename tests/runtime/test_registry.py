@@ -20,7 +20,7 @@ async def test_register_get_list_unregister(http1: Served, rt: sa.Runtime) -> No
     assert rt.providers.list() == ["a", "b"]
     assert rt.providers.get("b") is config
     assert "a" in rt.providers
-    client = rt.providers.entry("a").client
+    client = rt.providers.entry("a").transport.client
     assert await rt.providers.unregister("a") is True
     assert client.is_closed
     assert await rt.providers.unregister("a") is False
@@ -34,11 +34,11 @@ async def test_register_get_list_unregister(http1: Served, rt: sa.Runtime) -> No
 
 async def test_reregistering_replaces_the_client(http1: Served, rt: sa.Runtime) -> None:
     await rt.providers.register("p", http1.config())
-    old = rt.providers.entry("p").client
+    old = rt.providers.entry("p").transport.client
     await rt.providers.register("p", http1.config())  # equal config: kept
-    assert rt.providers.entry("p").client is old
+    assert rt.providers.entry("p").transport.client is old
     await rt.providers.register("p", http1.config(max_retries=5))
-    assert rt.providers.entry("p").client is not old
+    assert rt.providers.entry("p").transport.client is not old
     assert old.is_closed
     assert rt.providers.get("p").max_retries == 5
 
@@ -47,7 +47,7 @@ async def test_closing_the_runtime_closes_every_client(http1: Served) -> None:
     async with sa.open_runtime() as rt:
         await rt.providers.register("p", http1.config())
         await rt.providers.register("q", http1.config("openai"))
-        clients = [rt.providers.entry(name).client for name in ("p", "q")]
+        clients = [rt.providers.entry(name).transport.client for name in ("p", "q")]
         assert (await sa.complete(rt, "p", hello())).text
     assert all(client.is_closed for client in clients)
     assert rt.providers.list() == []

@@ -1,0 +1,31 @@
+"""httpx's private attributes, reached from here only (see ``fast_paths.py``).
+
+Written for the httpx versions in ``fast_paths.SUPPORTED``. Every function
+returns None when the objects are not laid out as expected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+def httpcore_stream(response: httpx.Response) -> Any:
+    """The httpcore byte stream under ``response`` (a ``PoolByteStream``), or None.
+
+    httpx ``BoundAsyncStream._stream`` -> ``AsyncResponseStream._httpcore_stream``.
+    """
+    stream: Any = response.stream
+    try:
+        return stream._stream._httpcore_stream
+    except AttributeError:
+        return None
+
+
+def connection_pool(client: httpx.AsyncClient) -> Any:
+    """The httpcore connection pool of ``client``'s default transport, or None."""
+    try:
+        return client._transport._pool  # type: ignore[attr-defined]
+    except AttributeError:
+        return None

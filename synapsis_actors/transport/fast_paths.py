@@ -1,0 +1,81 @@
+"""The one switch for the fast paths, and the library versions they were written for.
+
+Three speed-ups reach into other libraries' private attributes (each in one
+module named after the library it touches):
+
+* ``_httpx_private.py``: from an ``httpx.Response`` or ``httpx.AsyncClient``
+  to the httpcore objects underneath;
+* ``_httpcore_private.py``: httpcore's HTTP/1.1 connection (its h11 state
+  and socket) and its HTTP/2 connection (to reset one stream);
+* ``_h11_private.py``: h11's chunked-body reader, to take a body over on a
+  chunk boundary.
+
+They serve the library's own client only (a client the user hands in is
+driven through httpx's public API). :func:`enabled` is the switch: it is off
+when the environment variable ``SYNAPSIS_ACTORS_FAST_PATHS`` is ``0``,
+``false``, ``off`` or ``no``, and off when an installed version lies outside
+:data:`SUPPORTED` (logged once as a warning, and a test fails naming the
+version, so a new release is never a silent slowdown). With the switch off
+every stream goes through httpx's public API: slower, same behaviour, except
+that a cancelled HTTP/2 stream is only forgotten by httpcore instead of reset
+on the server.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+from importlib import metadata
+
+_log = logging.getLogger(__name__)
+
+ENV_VAR = "SYNAPSIS_ACTORS_FAST_PATHS"
+_OFF = frozenset(("0", "false", "off", "no"))
+
+#: Distribution -> (lowest version, first version not supported): the releases
+#: whose internals the private modules were written against and CI has run.
+SUPPORTED: dict[str, tuple[str, str]] = {
+    "httpx": ("0.27", "0.30"),
+    "httpcore": ("1.0.5", "1.1"),
+    "h11": ("0.14", "0.17"),
+    "h2": ("4.1", "5"),
+}
+
+
+def _parse(version: str) -> tuple[int, ...]:
+    numbers = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(p) for p in numbers[0].split(".")) if numbers else ()
+
+
+def version_problems() -> list[str]:
+    """One sentence per installed library outside :data:`SUPPORTED` (empty: all match)."""
+    problems = []
+    for name, (low, high) in SUPPORTED.items():
+        try:
+            found = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            problems.append(f"{name} is not installed")
+            continue
+        if not _parse(low) <= _parse(found) < _parse(high):
+            problems.append(
+                f"{name} {found} is outside the versions the fast paths were written for "
+                f"(>={low},<{high})"
+            )
+    return problems
+
+
+@functools.cache
+def _versions_ok() -> bool:
+    problems = version_problems()
+    for problem in problems:
+        _log.warning("fast paths off: %s", problem)
+    return not problems
+
+
+def enabled() -> bool:
+    """True when the fast paths may run: the switch is on and every version matches."""
+    if os.environ.get(ENV_VAR, "").strip().lower() in _OFF:
+        return False
+    return _versions_ok()

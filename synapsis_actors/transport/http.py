@@ -1,0 +1,319 @@
+"""One provider's HTTP: :class:`HttpTransport`, the seam between the runtime and httpx.
+
+The runtime hands a transport an :class:`~synapsis_actors.model.http.HttpRequest`
+(plain data built by a wire format) and gets back an :class:`Exchange`: the
+status, the headers and the body as an async iterator of bytes. Nothing
+above this module sees an httpx object or exception: failures arrive as
+:class:`TransportFailure` subclasses whose text is safe to show (it never
+holds request headers).
+
+A transport either builds its own client (:func:`open_client`) and closes it
+with :meth:`HttpTransport.aclose`, or drives a client the user handed in
+(proxies, custom TLS, event hooks, ``httpx.MockTransport``), which it never
+closes. The fast paths (a cached request builder, the chunked body read past
+h11, see ``fast_paths.py``) serve the library's own client only; a user's
+client goes through httpx's public API, so everything it configures applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import trio
+
+from ..errors import ConfigError
+from ..model.config import ProviderConfig
+from ..model.http import HttpRequest
+from . import fast_paths
+from ._httpcore_private import http2_owner, http2_stream, reset_http2_stream
+from ._httpx_private import connection_pool, httpcore_stream
+from .chunked import open_chunked_body
+from .client import RequestBuilder, encode_json, open_client, protect_secret, release_secret
+from .failures import BodyFailed, ConnectFailed, ConnectTimedOut, TransportFailure
+
+__all__ = [
+    "BodyFailed",
+    "ConnectFailed",
+    "ConnectTimedOut",
+    "Exchange",
+    "HttpClient",
+    "HttpTransport",
+    "Outgoing",
+    "TransportFailure",
+    "check_client",
+]
+
+#: The client type a user may hand in (``register(..., http_client=...)``).
+HttpClient = httpx.AsyncClient
+
+#: Upper bound on the (shielded) time spent closing one response.
+_CLOSE_GRACE = 2.0
+
+
+def _describe_body_failure(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.RemoteProtocolError) and str(exc):
+        # Bad framing or a cut body: say what arrived (the text quotes the bytes).
+        return f"RemoteProtocolError: {exc}"
+    return type(exc).__name__
+
+
+class Outgoing:
+    """A request ready to send (built once, sent by every attempt)."""
+
+    __slots__ = ("_request", "_tracker")
+
+    def __init__(self, request: httpx.Request, tracker: _H2Tracker | None) -> None:
+        self._request = request
+        self._tracker = tracker
+
+    @property
+    def method(self) -> str:
+        return self._request.method
+
+    @property
+    def url(self) -> str:
+        return str(self._request.url)
+
+    @property
+    def path(self) -> str:
+        return self._request.url.path
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._request.headers
+
+    async def abandon(self) -> None:
+        """Give up on an attempt cut off before its response headers (resets an HTTP/2 stream)."""
+        if self._tracker is not None:
+            await self._tracker.reset()
+
+
+class Exchange:
+    """One response in flight: ``status``, ``headers``, then :meth:`body` or :meth:`error_body`.
+
+    :meth:`close` must be called in every case (it is idempotent, shielded and
+    bounded).
+    """
+
+    __slots__ = ("_fast", "_response", "headers", "http_version", "status")
+
+    def __init__(self, response: httpx.Response, fast: bool) -> None:
+        self._response = response
+        self._fast = fast
+        self.status = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+        self.http_version = response.http_version
+
+    def body(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive; raises :class:`BodyFailed`.
+
+        On the library's own client a chunked HTTP/1.1 body is read past h11
+        (``chunked.py``); otherwise ``aiter_raw`` skips httpx's decoder stack,
+        and a server that compresses anyway (ignoring ``accept-encoding:
+        identity``) gets its body decoded.
+        """
+        response = self._response
+        if self._fast:
+            chunked = open_chunked_body(response)
+            if chunked is not None:
+                return chunked  # raises BodyFailed itself: no wrapper per chunk
+        if "content-encoding" in response.headers:
+            return _converted(response.aiter_bytes())
+        return _converted(response.aiter_raw())
+
+    async def error_body(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of a non-2xx body (what arrived, if the connection broke)."""
+        body = bytearray()
+        try:
+            async for part in self._response.aiter_raw():
+                body += part
+                if len(body) >= limit:
+                    break
+        except httpx.TransportError:
+            pass  # keep what arrived; the status is what matters
+        await self.close(finished=True)
+        return bytes(body[:limit])
+
+    async def close(self, *, finished: bool) -> None:
+        """Close the response promptly, even from a cancelled scope.
+
+        HTTP/1.1: httpcore drops the connection when the body was not fully
+        read, so the server sees the socket close. HTTP/2: httpcore only
+        forgets the stream and keeps the connection for other streams, so the
+        server would go on generating (and billing) the reply; when the body
+        is not ``finished`` the stream is reset (RST_STREAM(CANCEL)) first,
+        if the fast paths are on (``fast_paths.py``).
+        """
+        response = self._response
+        if response.is_closed:
+            # httpx closed it when the body ended (the usual end of a stream), or
+            # it was closed before: the connection is back in the pool or gone.
+            return
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
+            if not finished and response.http_version == "HTTP/2" and fast_paths.enabled():
+                pool_stream = httpcore_stream(response)
+                found = None if pool_stream is None else http2_stream(pool_stream)
+                if found is not None:
+                    await reset_http2_stream(*found)
+            await response.aclose()
+
+
+async def _converted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    # httpx's errors become BodyFailed here, so the runtime knows no httpx type.
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except httpx.TransportError as exc:
+        raise BodyFailed(_describe_body_failure(exc)) from exc
+
+
+class _H2Tracker:
+    """Remembers the HTTP/2 connection and stream id of one request (an httpcore trace hook).
+
+    Needed because a request abandoned before its response headers (a
+    first-event limit on slow headers, a cancel) leaves httpcore with no
+    response to close, and httpcore never resets the stream itself: the
+    server would go on working for nobody.
+    """
+
+    __slots__ = ("_client", "connection", "request", "stream_id")
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+        self.connection: Any = None
+        self.stream_id: int | None = None
+        self.request: Any = None
+
+    async def __call__(self, name: str, info: dict[str, Any]) -> None:
+        if name != "http2.send_request_headers.started":
+            return
+        stream_id = info.get("stream_id")
+        pool = connection_pool(self._client)
+        owner = None if pool is None else http2_owner(pool, stream_id)
+        if owner is not None and isinstance(stream_id, int):
+            self.connection, self.stream_id, self.request = owner, stream_id, info["request"]
+        else:
+            self.connection = self.stream_id = self.request = None
+
+    async def reset(self) -> None:
+        """RST_STREAM the remembered stream (shielded, bounded); forget it."""
+        connection, stream_id, request = self.connection, self.stream_id, self.request
+        self.connection = self.stream_id = self.request = None
+        if connection is None or stream_id is None:
+            return
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
+            await reset_http2_stream(connection, stream_id, request)
+
+
+def check_client(client: object) -> None:
+    """``ConfigError("http_client", ...)`` unless ``client`` is an open ``httpx.AsyncClient``."""
+    if not isinstance(client, httpx.AsyncClient):
+        raise ConfigError(
+            "http_client", f"expected an httpx.AsyncClient, got {type(client).__name__}"
+        )
+    if client.is_closed:
+        raise ConfigError("http_client", "the client is closed")
+
+
+class HttpTransport:
+    """The HTTP side of one registered provider.
+
+    ``HttpTransport(config)`` builds its own client from ``config`` (TLS,
+    HTTP/2, connect limit) and closes it in :meth:`aclose`.
+    ``HttpTransport(config, client)`` drives the user's ``httpx.AsyncClient``
+    and never closes it. In both cases the API key is scrubbed from the HTTP
+    stack's log records until :meth:`aclose`.
+    """
+
+    __slots__ = ("_builder", "_secret", "client", "fast", "owns_client")
+
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+        if client is not None:
+            check_client(client)
+        self.owns_client = client is None
+        self.client = open_client(config) if client is None else client
+        #: The fast paths run for the library's own client while the switch is on.
+        self.fast = self.owns_client and fast_paths.enabled()
+        self._builder = RequestBuilder(self.client) if self.fast else None
+        self._secret = config.api_key
+        protect_secret(self._secret)
+
+    def __repr__(self) -> str:
+        owner = "own client" if self.owns_client else "user's client"
+        return f"<HttpTransport {owner}, fast paths {'on' if self.fast else 'off'}>"
+
+    def prepare(
+        self, spec: HttpRequest, *, defaults: dict[str, str] | None = None, http2: bool = False
+    ) -> Outgoing:
+        """The request for ``spec``; ``defaults`` are headers sent unless ``spec`` names them.
+
+        ``http2``: the request may go out over HTTP/2 (the config asks for
+        it), so on an https URL its stream id is tracked for a reset.
+        """
+        if self._builder is not None:
+            request = self._builder.build(
+                spec.method, spec.url, spec.headers, spec.json, spec.params, defaults=defaults
+            )
+        else:
+            headers = dict(defaults or {})
+            given = {name.lower() for name in spec.headers}
+            headers = {k: v for k, v in headers.items() if k.lower() not in given}
+            headers.update(spec.headers)
+            body = None if spec.json is None else encode_json(spec.json)
+            if body is not None and "content-type" not in {k.lower() for k in headers}:
+                headers["Content-Type"] = "application/json"
+            request = self.client.build_request(
+                spec.method, spec.url, headers=headers, content=body, params=spec.params or None
+            )
+        tracker = None
+        if http2 and self.fast and request.url.scheme == "https":
+            # Only HTTP/2 needs the stream id (for RST_STREAM), and httpx speaks
+            # HTTP/2 only over TLS; the trace hook costs ~16 awaits per request.
+            tracker = request.extensions["trace"] = _H2Tracker(self.client)
+        return Outgoing(request, tracker)
+
+    async def send(self, outgoing: Outgoing) -> Exchange:
+        """Send ``outgoing`` and read the response headers.
+
+        Raises :class:`ConnectTimedOut` or :class:`ConnectFailed`; a cancel
+        while waiting abandons the attempt (the caller calls
+        :meth:`Outgoing.abandon`).
+        """
+        try:
+            response = await self.client.send(outgoing._request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise ConnectTimedOut(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+        return Exchange(response, self.fast)
+
+    async def fetch(self, spec: HttpRequest) -> tuple[int, Mapping[str, str], bytes]:
+        """A small non-streaming request (a model list): status, headers and body.
+
+        Raises :class:`ConnectTimedOut` or :class:`ConnectFailed`.
+        """
+        try:
+            response = await self.client.request(
+                spec.method,
+                spec.url,
+                headers=spec.headers,
+                params=spec.params or None,
+                content=None if spec.json is None else encode_json(spec.json),
+            )
+        except httpx.TimeoutException as exc:
+            raise ConnectTimedOut(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+        return response.status_code, response.headers, response.content
+
+    async def aclose(self) -> None:
+        """Close the client if this transport built it (never a user's); shielded."""
+        try:
+            if self.owns_client:
+                with trio.CancelScope(shield=True):
+                    await self.client.aclose()
+        finally:
+            release_secret(self._secret)
+            self._secret = None
