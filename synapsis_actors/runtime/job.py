@@ -275,13 +275,17 @@ class StreamJob:
         except httpx.TransportError:
             pass  # keep what arrived; the status is what matters
         await close_response(response, finished=True)
+        decision = entry.policy.classify_status(response.status_code, response.headers)
         error = entry.provider.error_from_response(
-            response.status_code, response.headers, bytes(body[:_ERROR_BODY_LIMIT]), entry.name
+            response.status_code,
+            response.headers,
+            bytes(body[:_ERROR_BODY_LIMIT]),
+            entry.name,
+            retry_after=decision.retry_after,  # the one parse: the wait uses it too
         )
         self._tag(error)
         if error.status is None:
             error.status = response.status_code
-        decision = entry.policy.classify_status(response.status_code, response.headers)
         if decision.over_cap is not None and isinstance(error, APIStatusError):
             error.retry_after = decision.over_cap
         raise AttemptFailed(error, retryable=decision.retry, delay=decision.delay)

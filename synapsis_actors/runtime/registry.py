@@ -37,7 +37,7 @@ from ..model.catalog import ModelInfo
 from ..model.config import ProviderConfig
 from ..otp import Actor, Caller
 from ..transport.client import open_client, release_secret
-from ..transport.retry import RetryPolicy
+from ..transport.retry import RetryPolicy, server_delay
 from ..wire import get_provider
 from .job import ProviderEntry, request_id_of, scrub
 
@@ -321,7 +321,11 @@ class Providers:
             ) from exc
         if not 200 <= response.status_code < 300:
             raise entry.provider.error_from_response(
-                response.status_code, response.headers, response.content[:65536], name
+                response.status_code,
+                response.headers,
+                response.content[:65536],
+                name,
+                retry_after=server_delay(response.headers),
             )
         try:
             body = response.json()

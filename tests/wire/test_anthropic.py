@@ -727,7 +727,7 @@ def test_error_from_response_maps_status_and_never_leaks_headers() -> None:
     assert err.request_id == "req_1"
     assert err.provider == "local"
     assert "Overloaded" in str(err)
-    rl = provider.error_from_response(429, {"Retry-After": "3"}, b"{}", "local")
+    rl = provider.error_from_response(429, {"Retry-After": "3"}, b"{}", "local", retry_after=3.0)
     assert isinstance(rl, RateLimited)
     assert rl.retry_after == 3.0
     auth = provider.error_from_response(401, {"x-api-key": "sk-secret"}, b"nope", "local")
