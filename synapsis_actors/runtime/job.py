@@ -39,6 +39,7 @@ from ..model.request import Request
 from ..transport.chunked import open_chunked_body
 from ..transport.client import H2Tracker, RequestBuilder, close_response
 from ..transport.retry import AttemptFailed, RetryPolicy, with_retries
+from ..wire.errors import request_id
 from ..wire.protocol import Provider, StreamDecoder
 from . import telemetry
 
@@ -68,11 +69,6 @@ class ProviderEntry:
 
 class _ConsumerGone(Exception):
     """The caller closed its receiving end: stop reading, nobody listens."""
-
-
-def request_id_of(headers: httpx.Headers) -> str | None:
-    value: str | None = headers.get("request-id") or headers.get("x-request-id")
-    return value
 
 
 #: SSE gains nothing from compression, and an identity body lets the hot loop
@@ -223,7 +219,7 @@ class StreamJob:
         with trio.CancelScope(deadline=self.first_deadline):
             try:
                 response = await self.entry.client.send(request, stream=True)
-                self.request_id = request_id_of(response.headers)
+                self.request_id = request_id(response.headers)
                 if not 200 <= response.status_code < 300:
                     await self._status_failure(response)
                 # A chunked HTTP/1.1 body is read past h11 (chunked.py); else

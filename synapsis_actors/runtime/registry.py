@@ -39,7 +39,8 @@ from ..otp import Actor, Caller
 from ..transport.client import open_client, release_secret
 from ..transport.retry import RetryPolicy, server_delay
 from ..wire import get_provider
-from .job import ProviderEntry, request_id_of, scrub
+from ..wire.errors import request_id
+from .job import ProviderEntry, scrub
 
 _log = logging.getLogger("synapsis_actors.streaming")
 
@@ -334,6 +335,6 @@ class Providers:
                 "model list is not JSON",
                 provider=name,
                 status=response.status_code,
-                request_id=request_id_of(response.headers),
+                request_id=request_id(response.headers),
             ) from exc
         return entry.provider.parse_models(body)

@@ -68,8 +68,16 @@ def class_for_status(status: int) -> type[APIStatusError] | None:
 
 
 def request_id(headers: Mapping[str, str]) -> str | None:
+    """The server's request id: ``request-id`` (Anthropic), else ``x-request-id``.
+
+    ``headers`` is case-insensitive (``httpx.Headers``) or a plain dict, whose
+    names may be in any case.
+    """
+    value = headers.get("request-id") or headers.get("x-request-id")
+    if value or not isinstance(headers, dict):
+        return value or None
     lower = {k.lower(): v for k, v in headers.items()}
-    return lower.get("request-id") or lower.get("x-request-id")
+    return lower.get("request-id") or lower.get("x-request-id") or None
 
 
 def _describe(payload: Any) -> tuple[str | None, str | None, int | None]:
