@@ -36,6 +36,7 @@ from ..model.config import ProviderConfig
 from ..model.events import Ping, ProviderChunk, ProviderDone
 from ..model.reply import AssistantMessage
 from ..model.request import Request
+from ..model.secrets import scrub
 from ..transport.chunked import open_chunked_body
 from ..transport.client import H2Tracker, RequestBuilder, close_response
 from ..transport.retry import AttemptFailed, RetryPolicy, with_retries
@@ -74,13 +75,6 @@ class _ConsumerGone(Exception):
 #: SSE gains nothing from compression, and an identity body lets the hot loop
 #: read raw network chunks without a decoder layer (unless the provider asks).
 _STREAM_DEFAULT_HEADERS = {"accept-encoding": "identity"}
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` replaced (defence in depth for K1)."""
-    if secret and secret in text:
-        return text.replace(secret, "[redacted]")
-    return text
 
 
 class StreamJob:

@@ -35,12 +35,13 @@ import trio
 from ..errors import APIConnectionError, ConfigError, ProviderError, ProviderNotFound
 from ..model.catalog import ModelInfo
 from ..model.config import ProviderConfig
+from ..model.secrets import scrub
 from ..otp import Actor, Caller
 from ..transport.client import open_client, release_secret
 from ..transport.retry import RetryPolicy, server_delay
 from ..wire import get_provider
 from ..wire.errors import request_id
-from .job import ProviderEntry, scrub
+from .job import ProviderEntry
 
 _log = logging.getLogger("synapsis_actors.streaming")
 

@@ -24,6 +24,7 @@ import httpx
 import trio
 
 from ..model.config import ProviderConfig
+from ..model.secrets import scrub
 
 _log = logging.getLogger("synapsis_actors.streaming")
 
@@ -49,10 +50,7 @@ class _SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
             message = record.getMessage()
-            scrubbed = message
-            for secret in self.secrets:
-                if secret in scrubbed:
-                    scrubbed = scrubbed.replace(secret, "[redacted]")
+            scrubbed = scrub(message, *self.secrets)
             if scrubbed is not message:
                 record.msg, record.args = scrubbed, None
         return True
