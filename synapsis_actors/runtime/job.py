@@ -44,7 +44,7 @@ from ..wire.errors import request_id
 from ..wire.protocol import Provider, StreamDecoder
 from . import telemetry
 
-_log = logging.getLogger("synapsis_actors.streaming")
+_log = logging.getLogger(__name__)
 
 _INF = math.inf
 #: Bytes of a non-2xx body kept for the error (the rest is not read).

@@ -43,7 +43,7 @@ from ..wire import get_provider
 from ..wire.errors import request_id
 from .job import ProviderEntry
 
-_log = logging.getLogger("synapsis_actors.streaming")
+_log = logging.getLogger(__name__)
 
 #: How long a fetched model list is fresh, and the limit on one fetch.
 DEFAULT_MODELS_TTL = 300.0

@@ -47,7 +47,7 @@ HEADER_ALLOW_LIST: frozenset[str] = frozenset(
     }
 )
 
-_log = logging.getLogger("synapsis_actors.streaming")
+_log = logging.getLogger(__name__)
 _handlers: Subscribers[Handler] = Subscribers()
 
 

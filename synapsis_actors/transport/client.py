@@ -26,7 +26,7 @@ import trio
 from ..model.config import ProviderConfig
 from ..model.secrets import scrub
 
-_log = logging.getLogger("synapsis_actors.streaming")
+_log = logging.getLogger(__name__)
 
 #: Connections per provider: over HTTP/1.1 each
 #: open stream holds one, so this bounds concurrent streams per provider;
