@@ -49,6 +49,8 @@ _log = logging.getLogger(__name__)
 _INF = math.inf
 #: Bytes of a non-2xx body kept for the error (the rest is not read).
 _ERROR_BODY_LIMIT = 64 * 1024
+#: Characters of an exception's text kept in an error message.
+_TEXT_LIMIT = 2000
 
 
 @attrs.frozen
@@ -434,7 +436,7 @@ class StreamJob:
         if isinstance(exc, httpx.RemoteProtocolError) and str(exc):
             # Bad framing or a cut body: say what arrived (the text quotes the bytes).
             text = f"connection lost mid-stream: RemoteProtocolError: {exc}"
-            return scrub(text, self.entry.config.api_key)[:2000]
+            return scrub(text, self.entry.config.api_key)[:_TEXT_LIMIT]
         return f"connection lost mid-stream: {type(exc).__name__}"
 
     def _stalled(self, limit: str, seconds: float | None) -> StreamStalled:
@@ -451,7 +453,7 @@ class StreamJob:
         if isinstance(exc, ProviderError):
             return exc
         text = scrub(f"stream task failed: {type(exc).__name__}: {exc}", self.entry.config.api_key)
-        error = ProviderError(text[:2000])
+        error = ProviderError(text[:_TEXT_LIMIT])
         error.__cause__ = exc
         _log.error("stream %r: unexpected failure", self.ref, exc_info=exc)
         return error

@@ -41,7 +41,7 @@ from ..transport.client import open_client, release_secret
 from ..transport.retry import RetryPolicy, server_delay
 from ..wire import get_provider
 from ..wire.errors import request_id
-from .job import ProviderEntry
+from .job import _ERROR_BODY_LIMIT, ProviderEntry
 
 _log = logging.getLogger(__name__)
 
@@ -325,7 +325,7 @@ class Providers:
             raise entry.provider.error_from_response(
                 response.status_code,
                 response.headers,
-                response.content[:65536],
+                response.content[:_ERROR_BODY_LIMIT],
                 name,
                 retry_after=server_delay(response.headers),
             )
