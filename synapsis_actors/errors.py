@@ -249,7 +249,13 @@ class AuthenticationError(APIStatusError):
 
 
 class RateLimited(APIStatusError):
-    """429. ``retry_after`` is the server's requested delay in seconds, if any."""
+    """429. ``retry_after`` is the server's requested delay in seconds, if any.
+
+    Read from ``retry-after-ms``, else ``retry-after`` (seconds or an HTTP
+    date) by the same parser that decides the wait before a retry: ``0.0``
+    when the server named a time already past ("retry now"); None when it
+    named nothing usable (no header, ``inf``, a negative number, garbage).
+    """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         self.retry_after = retry_after

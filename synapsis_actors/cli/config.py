@@ -26,6 +26,7 @@ ever shown through ``mask_key``.
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
@@ -40,8 +41,14 @@ from ..model.config import KINDS, ProviderConfig
 #: The name the in-process loopback provider is registered under.
 EMBEDDED = "embedded"
 
-#: Kinds of local servers that need no API key.
-KEYLESS_KINDS: frozenset[str] = frozenset({"ollama", "vllm", "llamacpp", "lmstudio"})
+
+@functools.cache
+def keyless_kinds() -> frozenset[str]:
+    """Kinds of local servers that need no API key: the profiles that say so."""
+    from ..wire.profiles import PROFILES
+
+    return frozenset(kind for kind, profile in PROFILES.items() if not profile.api_key_required)
+
 
 #: (provider name = kind, key variable, base-URL variable) of the vendors whose
 #: SDKs read an API key from the environment. Order = default-provider priority.
@@ -126,7 +133,7 @@ class ProviderEntry:
 
     @property
     def needs_key(self) -> bool:
-        return self.kind not in KEYLESS_KINDS and self.name != EMBEDDED
+        return self.kind not in keyless_kinds() and self.name != EMBEDDED
 
     @property
     def missing_key(self) -> bool:
@@ -184,7 +191,7 @@ class CliConfig:
         for preset, key_env, url_env in ENV_PRESETS:
             if name == preset:
                 return ProviderEntry(name, preset, key_env=key_env, url_env=url_env)
-        if name in KEYLESS_KINDS:
+        if name in keyless_kinds():
             return ProviderEntry(name, name)
         known = ", ".join([*self.providers, EMBEDDED])
         raise ConfigError("provider", f"unknown provider {name!r}; configured: {known}")

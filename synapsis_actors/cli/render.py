@@ -34,7 +34,12 @@ from .config import mask_key
 
 
 class Scrubber:
-    """Replaces every known secret in a text with its masked form."""
+    """Replaces every known secret in a text with its masked form.
+
+    Masking, not redaction: the CLI shows its user which key is involved as
+    ``mask_key`` does (``sk-…abcd``), everywhere it shows a key. The library's
+    redaction (logs, errors, telemetry) is ``model.secrets.scrub``.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: list[str] = []

@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeAlias
 import attrs
 import trio
 
+from ..model.secrets import REDACTED
 from . import wire
 from .echo import ChatView, echo_reply, view_request
 from .script import Fault, RawReply, Reply, Scriptable, Step, as_step
@@ -40,7 +41,6 @@ Send: TypeAlias = Callable[[Message], Awaitable[None]]
 Abort: TypeAlias = Callable[[tuple[str, int] | None, bool], bool]
 Outcome: TypeAlias = Literal["complete", "disconnected", "dropped", "send_failed", "error"]
 
-REDACTED = "<redacted>"
 _SECRET_HEADERS = frozenset(
     ("authorization", "x-api-key", "api-key", "proxy-authorization", "cookie", "x-goog-api-key")
 )
@@ -50,8 +50,8 @@ _CHUNK = 64 * 1024
 @attrs.frozen
 class ReceivedRequest:
     """One request as the server saw it. Credentials never appear: their
-    header values are replaced by ``"<redacted>"``; ``credential`` names the
-    header that carried one (``"x-api-key"``, ``"bearer"``, ``"api-key"``)
+    header values are replaced by ``"[redacted]"`` (``model.secrets.REDACTED``);
+    ``credential`` names the header that carried one (``"x-api-key"``, ``"bearer"``, ``"api-key"``)
     and ``key_accepted`` says whether it matched the expected key (None when
     no key is expected)."""
 

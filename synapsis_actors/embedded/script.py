@@ -27,10 +27,10 @@ from typing import Any, Literal, TypeAlias
 import attrs
 
 from ..errors import ConfigError
+from ..model.reply import StopReason
 
-StopReasonName: TypeAlias = Literal[
-    "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn"
-]
+#: The normalized stop reasons a reply may name (the library's own ``StopReason``).
+StopReasonName: TypeAlias = StopReason
 ErrorStyle: TypeAlias = Literal["vendor", "vllm"]
 
 _WORD = re.compile(r"\s*\S+")

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from .app import EmbeddedApp, ReceivedRequest, ServedResponse
 from .script import Scriptable
 
-_log = logging.getLogger("synapsis_actors.embedded")
+_log = logging.getLogger(__name__)
 
 
 @attrs.define(eq=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args
 
 import attrs
 
@@ -11,10 +11,8 @@ from .parts import Part, TextPart, ThinkingPart, ToolUsePart, _tuple
 StopReason: TypeAlias = Literal[
     "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn"
 ]
-STOP_REASONS: frozenset[str] = frozenset(
-    ("end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn")
-)
-
+#: The values of :data:`StopReason`, derived from it.
+STOP_REASONS: frozenset[str] = frozenset(get_args(StopReason))
 
 
 @attrs.frozen
@@ -74,5 +72,3 @@ class AssistantMessage:
             out.append(TextPart(self.text))
         out.extend(ToolUsePart(c.id, c.name, c.input or {}) for c in self.tool_calls)
         return tuple(out)
-
-

@@ -57,7 +57,7 @@ from .spec import ChildSpec, RestartType, ShutdownValue
 
 __all__ = ["NOREPLY", "Actor", "ActorRef", "Caller"]
 
-logger = logging.getLogger("synapsis_actors.otp")
+logger = logging.getLogger(__name__)
 
 _serial = itertools.count(1)
 

@@ -27,7 +27,7 @@ Event names (``TelemetryEvent.name``):
 ``shutdown``            the supervisor itself stopped; child_id None; reason ``"normal"``,
                         ``"cancelled"`` or the error it raises
 
-The same events are logged on the ``"synapsis_actors.otp"`` logger (abnormal
+The same events are logged on this module's logger, ``"synapsis_actors.otp.telemetry"`` (abnormal
 exits at WARNING, intensity and start failures at ERROR, the rest at DEBUG or
 INFO). A callback that raises is logged and otherwise ignored: telemetry never
 breaks the runtime. Callbacks run synchronously inside the supervisor, so keep
@@ -57,7 +57,7 @@ __all__ = [
     "subscribed",
 ]
 
-logger = logging.getLogger("synapsis_actors.otp")
+logger = logging.getLogger(__name__)
 
 EVENT_NAMES = frozenset(
     {

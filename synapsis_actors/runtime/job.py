@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import attrs
@@ -35,6 +35,7 @@ from ..model.config import ProviderConfig
 from ..model.events import Ping, ProviderChunk, ProviderDone
 from ..model.reply import AssistantMessage
 from ..model.request import Request
+from ..model.secrets import scrub
 from ..transport.http import (
     BodyFailed,
     ConnectFailed,
@@ -44,14 +45,17 @@ from ..transport.http import (
     Outgoing,
 )
 from ..transport.retry import AttemptFailed, RetryPolicy, with_retries
+from ..wire.errors import request_id
 from ..wire.protocol import Provider, StreamDecoder
 from . import telemetry
 
-_log = logging.getLogger("synapsis_actors.streaming")
+_log = logging.getLogger(__name__)
 
 _INF = math.inf
 #: Bytes of a non-2xx body kept for the error (the rest is not read).
 _ERROR_BODY_LIMIT = 64 * 1024
+#: Characters of an exception's text kept in an error message.
+_TEXT_LIMIT = 2000
 
 
 @attrs.frozen
@@ -70,21 +74,9 @@ class _ConsumerGone(Exception):
     """The caller closed its receiving end: stop reading, nobody listens."""
 
 
-def request_id_of(headers: Mapping[str, str]) -> str | None:
-    value: str | None = headers.get("request-id") or headers.get("x-request-id")
-    return value
-
-
 #: SSE gains nothing from compression, and an identity body lets the hot loop
 #: read raw network chunks without a decoder layer (unless the provider asks).
 _STREAM_DEFAULT_HEADERS = {"accept-encoding": "identity"}
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` replaced (defence in depth for K1)."""
-    if secret and secret in text:
-        return text.replace(secret, "[redacted]")
-    return text
 
 
 class StreamJob:
@@ -210,7 +202,7 @@ class StreamJob:
         with trio.CancelScope(deadline=self.first_deadline):
             try:
                 response = await self.entry.transport.send(request)
-                self.request_id = request_id_of(response.headers)
+                self.request_id = request_id(response.headers)
                 if not 200 <= response.status < 300:
                     await self._status_failure(response)
                 chunks = response.body()
@@ -243,13 +235,17 @@ class StreamJob:
     async def _status_failure(self, response: Exchange) -> None:
         entry = self.entry
         body = await response.error_body(_ERROR_BODY_LIMIT)
+        decision = entry.policy.classify_status(response.status, response.headers)
         error = entry.provider.error_from_response(
-            response.status, response.headers, body, entry.name
+            response.status,
+            response.headers,
+            body,
+            entry.name,
+            retry_after=decision.retry_after,  # the one parse: the wait uses it too
         )
         self._tag(error)
         if error.status is None:
             error.status = response.status
-        decision = entry.policy.classify_status(response.status, response.headers)
         if decision.over_cap is not None and isinstance(error, APIStatusError):
             error.retry_after = decision.over_cap
         raise AttemptFailed(error, retryable=decision.retry, delay=decision.delay)
@@ -344,7 +340,9 @@ class StreamJob:
             except BodyFailed as exc:
                 if not decoder.complete:
                     text = scrub(f"connection lost mid-stream: {exc}", self.entry.config.api_key)
-                    return self._failed(StreamInterrupted(text[:2000], partial=decoder.message()))
+                    return self._failed(
+                        StreamInterrupted(text[:_TEXT_LIMIT], partial=decoder.message())
+                    )
                 # Q1/O1: the terminal event arrived; a reset after it changes nothing.
             except ProviderError as error:  # an error event after the 200, or bad data
                 return self._failed(error)
@@ -417,7 +415,7 @@ class StreamJob:
         if isinstance(exc, ProviderError):
             return exc
         text = scrub(f"stream task failed: {type(exc).__name__}: {exc}", self.entry.config.api_key)
-        error = ProviderError(text[:2000])
+        error = ProviderError(text[:_TEXT_LIMIT])
         error.__cause__ = exc
         _log.error("stream %r: unexpected failure", self.ref, exc_info=exc)
         return error

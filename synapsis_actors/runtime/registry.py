@@ -34,14 +34,16 @@ import trio
 from ..errors import APIConnectionError, ConfigError, ProviderError, ProviderNotFound
 from ..model.catalog import ModelInfo
 from ..model.config import ProviderConfig
+from ..model.secrets import scrub
 from ..otp import Actor, Caller
 from ..transport.failures import TransportFailure
 from ..transport.http import HttpClient, HttpTransport, check_client
-from ..transport.retry import RetryPolicy
+from ..transport.retry import RetryPolicy, server_delay
 from ..wire import get_provider
-from .job import ProviderEntry, request_id_of, scrub
+from ..wire.errors import request_id
+from .job import _ERROR_BODY_LIMIT, ProviderEntry
 
-_log = logging.getLogger("synapsis_actors.streaming")
+_log = logging.getLogger(__name__)
 
 #: How long a fetched model list is fresh, and the limit on one fetch.
 DEFAULT_MODELS_TTL = 300.0
@@ -340,7 +342,13 @@ class Providers:
                 provider=name,
             ) from exc
         if not 200 <= status < 300:
-            raise entry.provider.error_from_response(status, headers, content[:65536], name)
+            raise entry.provider.error_from_response(
+                status,
+                headers,
+                content[:_ERROR_BODY_LIMIT],
+                name,
+                retry_after=server_delay(headers),
+            )
         try:
             body = json.loads(content)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -348,6 +356,6 @@ class Providers:
                 "model list is not JSON",
                 provider=name,
                 status=status,
-                request_id=request_id_of(headers),
+                request_id=request_id(headers),
             ) from exc
         return entry.provider.parse_models(body)

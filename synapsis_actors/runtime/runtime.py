@@ -68,7 +68,7 @@ __all__ = [
     "runtime_children",
 ]
 
-_log = logging.getLogger("synapsis_actors.streaming")
+_log = logging.getLogger(__name__)
 
 #: Default capacity of a stream's channel (events buffered ahead of the caller).
 DEFAULT_BUFFER = 64

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
+from ..model.secrets import REDACTED
 from ..otp.telemetry import Subscribers
 
 Handler = Callable[[str, Mapping[str, Any]], None]
@@ -46,9 +47,7 @@ HEADER_ALLOW_LIST: frozenset[str] = frozenset(
     }
 )
 
-REDACTED = "[redacted]"
-
-_log = logging.getLogger("synapsis_actors.streaming")
+_log = logging.getLogger(__name__)
 _handlers: Subscribers[Handler] = Subscribers()
 
 

@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 
 from ..model.config import ProviderConfig
+from ..model.secrets import scrub
 
-_log = logging.getLogger("synapsis_actors.streaming")
+_log = logging.getLogger(__name__)
 
 #: Connections per provider: over HTTP/1.1 each
 #: open stream holds one, so this bounds concurrent streams per provider;
@@ -47,10 +48,7 @@ class _SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
             message = record.getMessage()
-            scrubbed = message
-            for secret in self.secrets:
-                if secret in scrubbed:
-                    scrubbed = scrubbed.replace(secret, "[redacted]")
+            scrubbed = scrub(message, *self.secrets)
             if scrubbed is not message:
                 record.msg, record.args = scrubbed, None
         return True

@@ -6,7 +6,9 @@ The rules follow the official Anthropic and OpenAI SDKs:
   of the body, and the statuses 408, 409, 429, 500, 502, 503, 504, 529;
   a response header ``x-should-retry: true|false`` overrides the status rule;
 * delay: ``retry-after-ms``, then ``retry-after`` (seconds as a float, or an
-  HTTP date), used when ``0 < delay <= max_retry_delay``; a longer delay is
+  HTTP date), read by :func:`server_delay` alone (the wait and
+  ``RateLimited.retry_after`` both come from it), used when
+  ``0 < delay <= max_retry_delay``; a longer delay is
   not waited for: the request fails at once with the status's typed error
   carrying the server's delay in ``retry_after``; with no usable header,
   exponential backoff ``min(0.5 * 2**n, 8)`` seconds times a jitter in
@@ -46,38 +48,49 @@ RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 409, 429, 500, 502, 503, 50
 
 
 def server_delay(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """The delay the server asked for, in seconds, or None when it asked none.
+    """The delay the server asked for, in seconds (>= 0), or None when it asked none.
 
+    The one retry-after parser: both the wait before a retry and
+    ``RateLimited.retry_after`` come from it. As the official SDKs do,
     ``retry-after-ms`` (milliseconds) wins over ``retry-after``; the latter is
     seconds (a float) or an HTTP date, compared with ``now`` (``time.time()``
-    by default). Unparseable values count as absent. ``headers`` must be
-    case-insensitive for mixed-case names (``httpx.Headers`` is) or use
-    lower-case keys.
+    by default). A header only counts when it holds a usable value:
+
+    * ``inf``, ``nan``, a negative number, or garbage: absent (a
+      ``retry-after-ms`` like that lets ``retry-after`` speak);
+    * an HTTP date in the past: ``0.0``, "you may retry now".
+
+    ``headers`` must be case-insensitive for mixed-case names (``httpx.Headers``
+    is) or use lower-case keys.
     """
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
-        ms = _float(raw_ms)
+        ms = _usable(_number(raw_ms))
         if ms is not None:
             return ms / 1000.0
     raw = headers.get("retry-after")
     if raw is None:
         return None
-    seconds = _float(raw)
+    seconds = _number(raw)
     if seconds is not None:
-        return seconds
+        return _usable(seconds)
     try:
         when = email.utils.parsedate_to_datetime(raw.strip())
     except (TypeError, ValueError, IndexError):
         return None
-    return when.timestamp() - (time.time() if now is None else now)
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 
-def _float(text: str) -> float | None:
+def _number(text: str) -> float | None:
     try:
-        value = float(text.strip())
+        return float(text.strip())
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+
+
+def _usable(value: float | None) -> float | None:
+    """``value`` when it is a delay (finite, >= 0), else None."""
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
 
 
 @attrs.frozen
@@ -87,12 +100,17 @@ class StatusDecision:
     ``retry`` says whether another attempt may be made (attempts permitting);
     ``delay`` is the server's usable delay (None: use backoff);
     ``over_cap`` is the server's delay when it exceeded ``max_retry_delay``
-    (then ``retry`` is False and the error must carry it).
+    (then ``retry`` is False and the error must carry it);
+    ``retry_after`` is what :func:`server_delay` read, whether or not it is
+    waited for: the value ``RateLimited.retry_after`` reports, so the error
+    and the wait come from one parse. ``delay`` is ``retry_after`` when
+    ``0 < retry_after <= max_retry_delay`` and a retry is allowed.
     """
 
     retry: bool
     delay: float | None = None
     over_cap: float | None = None
+    retry_after: float | None = None
 
 
 @attrs.frozen
@@ -124,14 +142,14 @@ class RetryPolicy:
             retry = override.strip().lower() == "true"
         else:
             retry = status in RETRYABLE_STATUSES
-        delay = server_delay(headers, now=now)
-        if delay is not None and delay > self.max_retry_delay:
+        asked = server_delay(headers, now=now)
+        if asked is not None and asked > self.max_retry_delay:
             # The server wants longer than we are willing to wait: fail now and
             # say how long it asked for, so the caller can schedule its own retry.
-            return StatusDecision(retry=False, over_cap=delay)
-        if delay is not None and delay <= 0:
-            delay = None
-        return StatusDecision(retry=retry, delay=delay if retry else None)
+            return StatusDecision(retry=False, over_cap=asked, retry_after=asked)
+        # A zero delay ("now", a past date) is not waited for as such: backoff.
+        delay = asked if retry and asked is not None and asked > 0 else None
+        return StatusDecision(retry=retry, delay=delay, retry_after=asked)
 
 
 class AttemptFailed(Exception):

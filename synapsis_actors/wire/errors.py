@@ -3,13 +3,15 @@
 Shared by both wire formats. Messages are built from the status, the
 server's error type and text, and the request id: never from request headers
 (no API key can leak through an error).
+
+``RateLimited.retry_after`` is whatever the caller passes as ``retry_after``:
+the runtime reads it from the response headers with the one parser,
+``transport.retry.server_delay``, which also decides the wait before a retry.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,39 +67,17 @@ def class_for_status(status: int) -> type[APIStatusError] | None:
     return None
 
 
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """The server's requested delay in seconds, or None.
-
-    ``retry-after-ms`` (milliseconds) wins over ``retry-after``, which is
-    seconds (a float) or an HTTP date. Negative or unparsable values are None.
-    """
-    lower = {k.lower(): v for k, v in headers.items()}
-    ms = lower.get("retry-after-ms")
-    if ms is not None:
-        try:
-            value = float(ms) / 1000.0
-        except ValueError:
-            value = -1.0
-        if value >= 0 and value == value:  # not NaN
-            return value
-    text = lower.get("retry-after")
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        value = when.timestamp() - (time.time() if now is None else now)
-        return max(value, 0.0)
-    return value if value >= 0 and value == value else None
-
-
 def request_id(headers: Mapping[str, str]) -> str | None:
+    """The server's request id: ``request-id`` (Anthropic), else ``x-request-id``.
+
+    ``headers`` is case-insensitive (``httpx.Headers``) or a plain dict, whose
+    names may be in any case.
+    """
+    value = headers.get("request-id") or headers.get("x-request-id")
+    if value or not isinstance(headers, dict):
+        return value or None
     lower = {k.lower(): v for k, v in headers.items()}
-    return lower.get("request-id") or lower.get("x-request-id")
+    return lower.get("request-id") or lower.get("x-request-id") or None
 
 
 def _describe(payload: Any) -> tuple[str | None, str | None, int | None]:
@@ -138,13 +118,15 @@ def error_from_payload(
     status: int | None = None,
     headers: Mapping[str, str] | None = None,
     body: Any = None,
+    retry_after: float | None = None,
 ) -> ProviderError:
     """The typed error for an error payload (in a non-2xx body or inside the stream).
 
     The class comes from the HTTP status when it says something definite
     (429, 401, 529, ...), else from the error type, else from the status the
     payload carries; in-stream errors nobody classified are ``ServerError``
-    (the server failed after accepting the request).
+    (the server failed after accepting the request). ``retry_after``
+    (seconds) is carried by a ``RateLimited``.
     """
     kind, message, inner_status = _describe(payload)
     cls: type[APIStatusError] | None = None
@@ -175,21 +157,32 @@ def error_from_payload(
         "body": payload if body is None else body,
     }
     if cls is RateLimited:
-        return RateLimited(text, retry_after=parse_retry_after(hdrs), **kw)
+        return RateLimited(text, retry_after=retry_after, **kw)
     return cls(text, **kw)
 
 
 def error_from_response(
-    status: int, headers: Mapping[str, str], body: bytes, provider: str | None
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    provider: str | None,
+    *,
+    retry_after: float | None = None,
 ) -> ProviderError:
-    """The typed error for a non-2xx response: JSON error payload, else truncated text."""
+    """The typed error for a non-2xx response: JSON error payload, else truncated text.
+
+    ``retry_after`` is the server's delay as ``transport.retry.server_delay``
+    read it (headers are not parsed for it here).
+    """
     payload: Any
     try:
         payload = json.loads(body) if body else None
     except ValueError:
         payload = None
     if isinstance(payload, dict):
-        return error_from_payload(payload, provider=provider, status=status, headers=headers)
+        return error_from_payload(
+            payload, provider=provider, status=status, headers=headers, retry_after=retry_after
+        )
     text = body[:_BODY_LIMIT].decode("utf-8", "replace").strip()
     cls = class_for_status(status) or APIStatusError
     kw: dict[str, Any] = {
@@ -200,5 +193,5 @@ def error_from_response(
     }
     message = f"HTTP {status}" + (f": {text[:200]}" if text else "")
     if cls is RateLimited:
-        return RateLimited(message, retry_after=parse_retry_after(headers), **kw)
+        return RateLimited(message, retry_after=retry_after, **kw)
     return cls(message, **kw)

@@ -80,9 +80,19 @@ class Provider(Protocol):
         ...
 
     def error_from_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, provider: str
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        provider: str,
+        *,
+        retry_after: float | None = None,
     ) -> ProviderError:
-        """The typed error for a non-2xx response (never echoing request headers)."""
+        """The typed error for a non-2xx response (never echoing request headers).
+
+        ``retry_after`` (the server's delay, from ``transport.retry.server_delay``)
+        becomes ``RateLimited.retry_after``.
+        """
         ...
 
     def models_request(self, config: ProviderConfig) -> HttpRequest: ...

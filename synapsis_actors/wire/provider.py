@@ -78,9 +78,17 @@ class BaseProvider:
         return self.profile.kind
 
     def error_from_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, provider: str
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        provider: str,
+        *,
+        retry_after: float | None = None,
     ) -> ProviderError:
-        return errormap.error_from_response(status, headers, body, provider)
+        return errormap.error_from_response(
+            status, headers, body, provider, retry_after=retry_after
+        )
 
     def parse_models(self, body: Any) -> list[ModelInfo]:
         return parse_models(body)

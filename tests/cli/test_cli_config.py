@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from synapsis_actors.cli import failures
-from synapsis_actors.cli.config import EMBEDDED, load, mask_key
+from synapsis_actors.cli.config import EMBEDDED, keyless_kinds, load, mask_key
 from synapsis_actors.cli.render import Scrubber
 from synapsis_actors.errors import (
     APIConnectionError,
@@ -166,3 +166,26 @@ def test_error_lines_say_what_to_do() -> None:
     line, code = failures.describe(StreamStalled("x", limit="idle", seconds=30.0), target)
     assert line.endswith("no new content for 30 s")
     assert code == failures.STREAM_FAILED
+
+
+def test_keyless_kinds_are_the_profiles_that_need_no_key(tmp_path: Path) -> None:
+    from synapsis_actors.wire.profiles import PROFILES
+
+    expected = {kind for kind, profile in PROFILES.items() if not profile.api_key_required}
+    assert keyless_kinds() == expected == {"ollama", "vllm", "llamacpp", "lmstudio"}
+    cfg = load(_env(tmp_path))
+    for kind in PROFILES:
+        if kind == "azure":
+            continue  # needs a deployment URL, key or not
+        assert cfg.entry(kind).needs_key is (kind not in expected), kind
+
+
+def test_stop_reasons_are_derived_from_the_literal() -> None:
+    from typing import get_args
+
+    from synapsis_actors.embedded.script import StopReasonName
+    from synapsis_actors.embedded.wire import _OPENAI_FINISH
+    from synapsis_actors.model.reply import STOP_REASONS, StopReason
+
+    assert STOP_REASONS == set(get_args(StopReason)) == set(get_args(StopReasonName))
+    assert set(_OPENAI_FINISH) == STOP_REASONS  # the embedded server renders every one

@@ -45,7 +45,7 @@ async def test_anthropic_sdk_accumulates_the_stream() -> None:
     request = server.requests[0]
     assert request.credential in ("x-api-key", "bearer")
     header = "x-api-key" if request.credential == "x-api-key" else "authorization"
-    assert request.header(header) == "<redacted>"
+    assert request.header(header) == "[redacted]"
     assert "sk-test" not in repr(server.requests)
 
 

@@ -90,7 +90,7 @@ async def test_telemetry_unsubscribe_and_failing_callback(
     assert seen[-1].reason == "normal"
     assert telemetry._subscribers.callbacks == ()
     # the same events on the stdlib logger, crash at WARNING
-    records = [r for r in caplog.records if r.name == "synapsis_actors.otp"]
+    records = [r for r in caplog.records if r.name == "synapsis_actors.otp.telemetry"]
     assert any(r.levelno == logging.WARNING and "child_exited" in r.getMessage() for r in records)
     assert any("subscriber bug" in str(r.exc_info) for r in records if r.exc_info)
     count = len(seen)

@@ -153,6 +153,56 @@ async def test_t2_backoff_without_server_delay(
     assert 0.75 <= delays[1] <= 1.0
 
 
+@pytest.mark.parametrize(
+    ("header", "reported"),
+    [
+        (2.5, 2.5),
+        ("inf", None),
+        ("-5", None),
+        ("soon", None),
+        (dt.timedelta(hours=-1), 0.0),  # a past date: "now"
+        (dt.timedelta(seconds=30), 30.0),  # a future date
+    ],
+    ids=["seconds", "inf", "negative", "garbage", "past-date", "future-date"],
+)
+async def test_t2_error_retry_after_is_the_delay_the_policy_read(
+    header: float | str | dt.timedelta,
+    reported: float | None,
+    http1: Served,
+    rt: sa.Runtime,
+    autojump_clock: trio.testing.MockClock,
+    recorder: Recorder,
+) -> None:
+    value = dt.datetime.now(dt.UTC) + header if isinstance(header, dt.timedelta) else header
+    http1.server.set_default(Fault(status=429, retry_after=value))
+    await rt.providers.register("local", http1.config(max_retries=1))
+    with pytest.raises(sa.RateLimited) as info:
+        await sa.complete(rt, "local", hello())
+    (retry,) = recorder.named("provider.request.retry")
+    if reported is None:
+        assert info.value.retry_after is None
+    elif reported > 0 and isinstance(header, dt.timedelta):
+        # a future HTTP date has whole seconds and is read against the wall clock
+        assert info.value.retry_after == pytest.approx(reported, abs=1.5)
+    else:
+        assert info.value.retry_after == reported
+    if info.value.retry_after:  # a positive delay: waited for, the same one reported
+        assert retry["delay"] == pytest.approx(info.value.retry_after, abs=1.5)
+    else:  # none, or "now": exponential backoff (0.5 s with jitter)
+        assert 0.375 <= retry["delay"] <= 0.5
+
+
+async def test_t2_retry_after_ms_wins_end_to_end(
+    http1: Served, rt: sa.Runtime, autojump_clock: trio.testing.MockClock, recorder: Recorder
+) -> None:
+    http1.server.set_default(Fault(status=429, retry_after_ms=1500, retry_after=9))
+    await rt.providers.register("local", http1.config(max_retries=1))
+    with pytest.raises(sa.RateLimited) as info:
+        await sa.complete(rt, "local", hello())
+    (retry,) = recorder.named("provider.request.retry")
+    assert retry["delay"] == info.value.retry_after == 1.5
+
+
 @pytest.mark.parametrize(("status", "error"), [(429, sa.RateLimited), (503, sa.ServerError)])
 async def test_t2_delay_over_the_cap_is_not_waited_for(
     status: int, error: type[sa.APIStatusError], http1: Served, rt: sa.Runtime

@@ -19,6 +19,7 @@ from synapsis_actors.transport.retry import (
     retrying,
     server_delay,
 )
+from synapsis_actors.wire.errors import error_from_response
 
 POLICY = RetryPolicy()
 
@@ -57,6 +58,52 @@ def test_t2_retry_after_seconds_float_and_http_date() -> None:
     assert server_delay(httpx.Headers({"retry-after": "soon"})) is None
     assert server_delay(httpx.Headers({"retry-after-ms": "nan", "retry-after": "3"})) == 3.0
     assert server_delay(httpx.Headers()) is None
+
+
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after", "delay"),
+    [
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5, 1.5),  # ms wins
+        ({"retry-after": "2.5"}, 2.5, 2.5),
+        ({"retry-after": email.utils.formatdate(NOW + 30, usegmt=True)}, 30.0, 30.0),
+        # "you may retry now": reported as 0.0, waited for as backoff (the SDKs' 0 < delay)
+        ({"retry-after": email.utils.formatdate(NOW - 60, usegmt=True)}, 0.0, None),
+        ({"retry-after": "0"}, 0.0, None),
+        # not a delay: absent, on the error and for the wait
+        ({"retry-after": "inf"}, None, None),
+        ({"retry-after": "nan"}, None, None),
+        ({"retry-after": "-5"}, None, None),
+        ({"retry-after": "soon"}, None, None),
+        ({}, None, None),
+        # an unusable retry-after-ms lets retry-after speak
+        ({"retry-after-ms": "inf", "retry-after": "3"}, 3.0, 3.0),
+        ({"retry-after-ms": "-5000", "retry-after": "3"}, 3.0, 3.0),
+        ({"retry-after-ms": "soon", "retry-after": "3"}, 3.0, 3.0),
+    ],
+)
+def test_t2_one_parse_gives_the_wait_and_the_errors_retry_after(
+    headers: dict[str, str], retry_after: float | None, delay: float | None
+) -> None:
+    hdrs = httpx.Headers(headers)
+    assert server_delay(hdrs, now=NOW) == retry_after
+    decision = POLICY.classify_status(429, hdrs, now=NOW)
+    assert decision.retry
+    assert decision.retry_after == retry_after
+    assert decision.delay == delay
+    error = error_from_response(429, hdrs, b"{}", "p", retry_after=decision.retry_after)
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == retry_after
+    if decision.delay is not None:  # a server delay that is waited for is the one reported
+        assert error.retry_after == decision.delay
+
+
+def test_t2_wire_errors_do_not_read_retry_after_headers() -> None:
+    error = error_from_response(429, httpx.Headers({"retry-after": "7"}), b"{}", "p")
+    assert isinstance(error, RateLimited)
+    assert error.retry_after is None  # only the runtime's one parse sets it
 
 
 def test_t2_zero_or_negative_delay_falls_back_to_backoff() -> None:

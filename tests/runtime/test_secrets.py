@@ -12,7 +12,9 @@ import trio.testing
 
 import synapsis_actors as sa
 from synapsis_actors.embedded import Fault, Reply, Step, open_embedded_provider
+from synapsis_actors.model.secrets import REDACTED, scrub
 from synapsis_actors.runtime import telemetry
+from synapsis_actors.transport.client import protect_secret, release_secret
 
 from ._helpers import API_KEY, Served, collect, hello
 
@@ -80,3 +82,22 @@ async def test_k1_authentication_error_does_not_echo_the_key(rt: sa.Runtime) -> 
     assert error.status == 401
     for text in (str(error), repr(error), repr(error.body), repr(vars(error))):
         assert API_KEY not in text
+
+
+def test_k1_one_scrubber_one_placeholder() -> None:
+    assert scrub("key sk-abc and sk-abcdef", "sk-abc", None, "", "sk-abcdef") == (
+        f"key {REDACTED} and {REDACTED}"  # the longer secret is redacted whole
+    )
+    text = "nothing secret"
+    assert scrub(text, "sk-abc") is text
+    # the HTTP stack's log filter redacts with the same function and placeholder
+    protect_secret("sk-filter-secret")
+    try:
+        record = logging.LogRecord(
+            "hpack.hpack", logging.DEBUG, "", 0, "x: %s", ("sk-filter-secret",), None
+        )
+        assert logging.getLogger("hpack.hpack").filter(record)
+        assert record.getMessage() == f"x: {REDACTED}"
+    finally:
+        release_secret("sk-filter-secret")
+    assert telemetry.redact_headers({"X-Api-Key": "sk-abc"}) == {"x-api-key": REDACTED}

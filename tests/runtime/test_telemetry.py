@@ -107,9 +107,10 @@ async def test_a_broken_handler_never_breaks_a_stream(http1: Served, rt: sa.Runt
 async def test_failures_are_logged_on_the_streaming_logger(
     http1: Served, rt: sa.Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Loggers are named after their modules: a stream's failure is the job's record.
     http1.server.enqueue(Fault(status=400))
     await rt.providers.register("local", http1.config())
-    with caplog.at_level(logging.DEBUG, logger="synapsis_actors.streaming"):
+    with caplog.at_level(logging.DEBUG, logger="synapsis_actors"):
         await _stream(rt)
-    records = [r for r in caplog.records if r.name == "synapsis_actors.streaming"]
+    records = [r for r in caplog.records if r.name == "synapsis_actors.runtime.job"]
     assert any(r.levelno == logging.WARNING and "failed" in r.getMessage() for r in records)

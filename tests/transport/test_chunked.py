@@ -36,7 +36,6 @@ from synapsis_actors.transport.chunked import (
     ChunkParser,
     open_chunked_body,
 )
-
 from tests.wire.streams import anthropic_sse
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"

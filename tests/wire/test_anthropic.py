@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,6 +39,7 @@ from synapsis_actors.model.reply import Usage
 from synapsis_actors.model.request import Message, Request, Tool
 from synapsis_actors.wire import get_provider
 from synapsis_actors.wire.anthropic import AnthropicDecoder, AnthropicProvider, format_request
+from synapsis_actors.wire.errors import request_id
 
 from .streams import anthropic_sse, run, split_at
 
@@ -727,7 +729,7 @@ def test_error_from_response_maps_status_and_never_leaks_headers() -> None:
     assert err.request_id == "req_1"
     assert err.provider == "local"
     assert "Overloaded" in str(err)
-    rl = provider.error_from_response(429, {"Retry-After": "3"}, b"{}", "local")
+    rl = provider.error_from_response(429, {"Retry-After": "3"}, b"{}", "local", retry_after=3.0)
     assert isinstance(rl, RateLimited)
     assert rl.retry_after == 3.0
     auth = provider.error_from_response(401, {"x-api-key": "sk-secret"}, b"nope", "local")
@@ -735,6 +737,17 @@ def test_error_from_response_maps_status_and_never_leaks_headers() -> None:
     assert "sk-secret" not in str(auth) + repr(auth.body)
     assert isinstance(provider.error_from_response(503, {}, b"<html>", "p"), ServerError)
     assert isinstance(provider.error_from_response(422, {}, b"", "p"), BadRequest)
+
+
+def test_request_id_is_read_once_for_errors_and_the_runtime() -> None:
+    # request-id (Anthropic) wins over x-request-id; names in any case.
+    both = {"X-Request-Id": "req_x", "Request-Id": "req_a"}
+    assert request_id(both) == "req_a"
+    assert request_id(httpx.Headers(both)) == "req_a"
+    assert request_id({"X-REQUEST-ID": "req_x"}) == "req_x"
+    assert request_id(httpx.Headers({"x-request-id": "req_x"})) == "req_x"
+    assert request_id({"request-id": ""}) is None
+    assert request_id(httpx.Headers()) is None
 
 
 def test_models_request_and_parse() -> None:
