@@ -1,13 +1,22 @@
 """synapsis_actors: supervised, cancellable, typed LLM streams on trio.
 
-Two layers, readable apart:
+The layers, each readable apart, imports pointing only down:
 
-* the OTP-style runtime (supervisors, task supervisors, actors, a registry),
-  which knows nothing of HTTP or LLMs;
-* the providers (Anthropic Messages, OpenAI-compatible chat completions and
-  their presets), which stream SSE over httpx and use the runtime.
+* ``otp``: the OTP-style runtime (supervisors, task supervisors, actors, a
+  registry), which knows nothing of HTTP or LLMs;
+* ``model``: the provider-neutral data (requests, events, replies, config);
+* ``wire``: the vendor formats (Anthropic Messages, OpenAI-compatible chat
+  completions and their presets, SSE);
+* ``transport``: the HTTP client (httpx), retries and the fast read paths;
+* ``runtime``: ``open_runtime``, ``open_stream`` and ``complete``, which put
+  the layers above to work under supervision;
+* ``embedded``: a local provider served on loopback, for a first run.
 
-Only this module is public; everything is re-exported here.
+Only this module is public; every public name is re-exported here. The errors
+load with it; everything else loads on first use (PEP 562): ``import
+synapsis_actors`` costs a few milliseconds, and a program pays for the OTP
+runtime, the data model, the HTTP half (httpx, tenacity) or the embedded server
+only when it touches them.
 """
 
 from __future__ import annotations
@@ -16,204 +25,210 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    ActorExited,
-    AlreadyPresent,
-    AlreadyStarted,
-    APIConnectionError,
-    APIStatusError,
-    AuthenticationError,
-    BadRequest,
-    CallTimeout,
-    ChildError,
-    ChildNotFound,
-    ChildRunning,
-    ConfigError,
-    InvalidChildSpec,
-    InvalidStreamData,
-    MaxChildrenReached,
-    NameTaken,
-    NoProcess,
-    OTPError,
-    Overloaded,
-    ProviderError,
-    ProviderNotFound,
-    RateLimited,
-    RestartIntensityExceeded,
-    ServerError,
-    ShutdownTimeout,
-    StartError,
-    StreamCancelled,
-    StreamError,
-    StreamInterrupted,
-    StreamStalled,
-    SupervisorNotRunning,
-    SynapsisError,
-    TaskCancelled,
-)
+from . import errors as _errors
+from .errors import *  # noqa: F403  (every error, as listed once in errors.__all__)
 
-# Everything but the exceptions loads on first use (PEP 562): `import
-# synapsis_actors` costs a few milliseconds, and a program pays for the OTP
-# runtime, the data model, the HTTP half (httpx, tenacity) or the embedded
-# server only when it touches them.
-_LAZY: dict[str, str] = {
-    "otp": "",
-    "NOREPLY": "otp",
-    "Actor": "otp",
-    "ActorRef": "otp",
-    "Caller": "otp",
-    "ChildCounts": "otp",
-    "ChildHandle": "otp",
-    "ChildInfo": "otp",
-    "ChildSpec": "otp",
-    "DynamicSupervisor": "otp",
-    "DynamicSupervisorHandle": "otp",
-    "Registration": "otp",
-    "Registry": "otp",
-    "Shutdown": "otp",
-    "Supervisor": "otp",
-    "SupervisorHandle": "otp",
-    "TaskHandle": "otp",
-    "TaskSupervisor": "otp",
-    "TaskSupervisorHandle": "otp",
-    "TelemetryEvent": "otp",
-    "open_dynamic_supervisor": "otp",
-    "open_supervisor": "otp",
-    "open_task_supervisor": "otp",
-    "Accumulator": "model.accumulator",
-    "HttpRequest": "model.http",
-    "ModelInfo": "model.catalog",
-    "Provider": "wire.protocol",
-    "StreamDecoder": "wire.protocol",
-    "KINDS": "model.config",
-    "ProviderConfig": "model.config",
-    "PROFILES": "wire.profiles",
-    "Profile": "wire.profiles",
-    "get_provider": "wire",
-    "ServerSentEvent": "wire.sse",
-    "SSEDecoder": "wire.sse",
-    "AssistantMessage": "model.reply",
-    "Event": "model.events",
-    "ImagePart": "model.parts",
-    "Message": "model.request",
-    "MessageStart": "model.events",
-    "Part": "model.parts",
-    "Ping": "model.events",
-    "ProviderChunk": "model.events",
-    "ProviderDone": "model.events",
-    "RawBlockPart": "model.parts",
-    "RawEvent": "model.events",
-    "Request": "model.request",
-    "StopReason": "model.reply",
-    "TextDelta": "model.events",
-    "TextPart": "model.parts",
-    "ThinkingDelta": "model.events",
-    "ThinkingPart": "model.parts",
-    "ThinkingSignature": "model.events",
-    "Tool": "model.request",
-    "ToolCall": "model.reply",
-    "ToolCallDelta": "model.events",
-    "ToolCallEnd": "model.events",
-    "ToolCallStart": "model.events",
-    "ToolResultPart": "model.parts",
-    "ToolUsePart": "model.parts",
-    "Usage": "model.reply",
-    "UsageUpdate": "model.events",
-    "Runtime": "runtime.runtime",
-    "RuntimeStatistics": "runtime.runtime",
-    "Stream": "runtime.runtime",
-    "StreamRef": "runtime.runtime",
-    "complete": "runtime.runtime",
-    "open_runtime": "runtime.runtime",
-    "open_stream": "runtime.runtime",
-    # --- embedded local provider ---
-    "EmbeddedProvider": "embedded",
-    "Fault": "embedded",
-    "RawReply": "embedded",
-    "Reply": "embedded",
-    "Step": "embedded",
-    "ToolCallReply": "embedded",
-    "open_embedded_provider": "embedded",
+# The one table of lazily loaded public names: the module each is defined in,
+# written as in ``from .<module> import <name>`` ("" is this package, for
+# subpackages exported as namespaces). It drives ``__getattr__`` and
+# ``__all__``; the TYPE_CHECKING imports below repeat it for type checkers and
+# IDEs, which cannot see through ``__getattr__``, and
+# tests/test_package_import.py checks that the two name the same set.
+_PUBLIC: dict[str, tuple[str, ...]] = {
+    "": ("otp",),
+    "otp": (
+        "NOREPLY",
+        "Actor",
+        "ActorRef",
+        "Caller",
+        "ChildCounts",
+        "ChildHandle",
+        "ChildInfo",
+        "ChildSpec",
+        "DynamicSupervisor",
+        "DynamicSupervisorHandle",
+        "Registration",
+        "Registry",
+        "Shutdown",
+        "Supervisor",
+        "SupervisorHandle",
+        "TaskHandle",
+        "TaskSupervisor",
+        "TaskSupervisorHandle",
+        "TelemetryEvent",
+        "open_dynamic_supervisor",
+        "open_supervisor",
+        "open_task_supervisor",
+    ),
+    "model.parts": (
+        "ImagePart",
+        "Part",
+        "RawBlockPart",
+        "TextPart",
+        "ThinkingPart",
+        "ToolResultPart",
+        "ToolUsePart",
+    ),
+    "model.request": ("Message", "Request", "Tool"),
+    "model.events": (
+        "Event",
+        "MessageStart",
+        "Ping",
+        "ProviderChunk",
+        "ProviderDone",
+        "RawEvent",
+        "TextDelta",
+        "ThinkingDelta",
+        "ThinkingSignature",
+        "ToolCallDelta",
+        "ToolCallEnd",
+        "ToolCallStart",
+        "UsageUpdate",
+    ),
+    "model.reply": ("AssistantMessage", "StopReason", "ToolCall", "Usage"),
+    "model.accumulator": ("Accumulator",),
+    "model.config": ("KINDS", "ProviderConfig"),
+    "model.catalog": ("ModelInfo",),
+    "model.http": ("HttpRequest",),
+    "wire": ("get_provider",),
+    "wire.protocol": ("Provider", "StreamDecoder"),
+    "wire.profiles": ("PROFILES", "Profile"),
+    "wire.sse": ("SSEDecoder", "ServerSentEvent"),
+    "runtime.runtime": (
+        "Runtime",
+        "RuntimeStatistics",
+        "Stream",
+        "StreamRef",
+        "complete",
+        "open_runtime",
+        "open_stream",
+    ),
+    "embedded": (
+        "EmbeddedProvider",
+        "Fault",
+        "RawReply",
+        "Reply",
+        "Step",
+        "ToolCallReply",
+        "open_embedded_provider",
+    ),
 }
 
+# name -> module, the index ``__getattr__`` looks names up in.
+_LAZY: dict[str, str] = {name: module for module, names in _PUBLIC.items() for name in names}
+
 if TYPE_CHECKING:
-    from . import otp
-    from .embedded import (
-        EmbeddedProvider,
-        Fault,
-        RawReply,
-        Reply,
-        Step,
-        ToolCallReply,
-        open_embedded_provider,
-    )
-    from .model.accumulator import Accumulator
-    from .model.catalog import ModelInfo
-    from .model.config import KINDS, ProviderConfig
-    from .model.events import (
-        Event,
-        MessageStart,
-        Ping,
-        ProviderChunk,
-        ProviderDone,
-        RawEvent,
-        TextDelta,
-        ThinkingDelta,
-        ThinkingSignature,
-        ToolCallDelta,
-        ToolCallEnd,
-        ToolCallStart,
-        UsageUpdate,
-    )
-    from .model.http import HttpRequest
-    from .model.parts import (
-        ImagePart,
-        Part,
-        RawBlockPart,
-        TextPart,
-        ThinkingPart,
-        ToolResultPart,
-        ToolUsePart,
-    )
-    from .model.reply import AssistantMessage, StopReason, ToolCall, Usage
-    from .model.request import Message, Request, Tool
+    # The table again, as imports a type checker can follow; `X as X` marks a
+    # re-export (mypy's strict mode hides plain imports), and the table's order
+    # is kept rather than sorted, so the two read side by side.
+    # isort: off
+    from . import otp as otp
     from .otp import (
-        NOREPLY,
-        Actor,
-        ActorRef,
-        Caller,
-        ChildCounts,
-        ChildHandle,
-        ChildInfo,
-        ChildSpec,
-        DynamicSupervisor,
-        DynamicSupervisorHandle,
-        Registration,
-        Registry,
-        Shutdown,
-        Supervisor,
-        SupervisorHandle,
-        TaskHandle,
-        TaskSupervisor,
-        TaskSupervisorHandle,
-        TelemetryEvent,
-        open_dynamic_supervisor,
-        open_supervisor,
-        open_task_supervisor,
+        NOREPLY as NOREPLY,
+        Actor as Actor,
+        ActorRef as ActorRef,
+        Caller as Caller,
+        ChildCounts as ChildCounts,
+        ChildHandle as ChildHandle,
+        ChildInfo as ChildInfo,
+        ChildSpec as ChildSpec,
+        DynamicSupervisor as DynamicSupervisor,
+        DynamicSupervisorHandle as DynamicSupervisorHandle,
+        Registration as Registration,
+        Registry as Registry,
+        Shutdown as Shutdown,
+        Supervisor as Supervisor,
+        SupervisorHandle as SupervisorHandle,
+        TaskHandle as TaskHandle,
+        TaskSupervisor as TaskSupervisor,
+        TaskSupervisorHandle as TaskSupervisorHandle,
+        TelemetryEvent as TelemetryEvent,
+        open_dynamic_supervisor as open_dynamic_supervisor,
+        open_supervisor as open_supervisor,
+        open_task_supervisor as open_task_supervisor,
+    )
+    from .model.parts import (
+        ImagePart as ImagePart,
+        Part as Part,
+        RawBlockPart as RawBlockPart,
+        TextPart as TextPart,
+        ThinkingPart as ThinkingPart,
+        ToolResultPart as ToolResultPart,
+        ToolUsePart as ToolUsePart,
+    )
+    from .model.request import (
+        Message as Message,
+        Request as Request,
+        Tool as Tool,
+    )
+    from .model.events import (
+        Event as Event,
+        MessageStart as MessageStart,
+        Ping as Ping,
+        ProviderChunk as ProviderChunk,
+        ProviderDone as ProviderDone,
+        RawEvent as RawEvent,
+        TextDelta as TextDelta,
+        ThinkingDelta as ThinkingDelta,
+        ThinkingSignature as ThinkingSignature,
+        ToolCallDelta as ToolCallDelta,
+        ToolCallEnd as ToolCallEnd,
+        ToolCallStart as ToolCallStart,
+        UsageUpdate as UsageUpdate,
+    )
+    from .model.reply import (
+        AssistantMessage as AssistantMessage,
+        StopReason as StopReason,
+        ToolCall as ToolCall,
+        Usage as Usage,
+    )
+    from .model.accumulator import (
+        Accumulator as Accumulator,
+    )
+    from .model.config import (
+        KINDS as KINDS,
+        ProviderConfig as ProviderConfig,
+    )
+    from .model.catalog import (
+        ModelInfo as ModelInfo,
+    )
+    from .model.http import (
+        HttpRequest as HttpRequest,
+    )
+    from .wire import (
+        get_provider as get_provider,
+    )
+    from .wire.protocol import (
+        Provider as Provider,
+        StreamDecoder as StreamDecoder,
+    )
+    from .wire.profiles import (
+        PROFILES as PROFILES,
+        Profile as Profile,
+    )
+    from .wire.sse import (
+        SSEDecoder as SSEDecoder,
+        ServerSentEvent as ServerSentEvent,
     )
     from .runtime.runtime import (
-        Runtime,
-        RuntimeStatistics,
-        Stream,
-        StreamRef,
-        complete,
-        open_runtime,
-        open_stream,
+        Runtime as Runtime,
+        RuntimeStatistics as RuntimeStatistics,
+        Stream as Stream,
+        StreamRef as StreamRef,
+        complete as complete,
+        open_runtime as open_runtime,
+        open_stream as open_stream,
     )
-    from .wire import get_provider
-    from .wire.profiles import PROFILES, Profile
-    from .wire.protocol import Provider, StreamDecoder
-    from .wire.sse import ServerSentEvent, SSEDecoder
+    from .embedded import (
+        EmbeddedProvider as EmbeddedProvider,
+        Fault as Fault,
+        RawReply as RawReply,
+        Reply as Reply,
+        Step as Step,
+        ToolCallReply as ToolCallReply,
+        open_embedded_provider as open_embedded_provider,
+    )
+    # isort: on
 
 
 def __getattr__(name: str) -> Any:
@@ -239,114 +254,4 @@ __version__ = "0.1.0"
 # through logging's last-resort handler.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = [
-    "KINDS",
-    "NOREPLY",
-    "PROFILES",
-    "APIConnectionError",
-    "APIStatusError",
-    "Accumulator",
-    "Actor",
-    "ActorExited",
-    "ActorRef",
-    "AlreadyPresent",
-    "AlreadyStarted",
-    "AssistantMessage",
-    "AuthenticationError",
-    "BadRequest",
-    "CallTimeout",
-    "Caller",
-    "ChildCounts",
-    "ChildError",
-    "ChildHandle",
-    "ChildInfo",
-    "ChildNotFound",
-    "ChildRunning",
-    "ChildSpec",
-    "ConfigError",
-    "DynamicSupervisor",
-    "DynamicSupervisorHandle",
-    "EmbeddedProvider",
-    "Event",
-    "Fault",
-    "HttpRequest",
-    "ImagePart",
-    "InvalidChildSpec",
-    "InvalidStreamData",
-    "MaxChildrenReached",
-    "Message",
-    "MessageStart",
-    "ModelInfo",
-    "NameTaken",
-    "NoProcess",
-    "OTPError",
-    "Overloaded",
-    "Part",
-    "Ping",
-    "Profile",
-    "Provider",
-    "ProviderChunk",
-    "ProviderConfig",
-    "ProviderDone",
-    "ProviderError",
-    "ProviderNotFound",
-    "RateLimited",
-    "RawBlockPart",
-    "RawEvent",
-    "RawReply",
-    "Registration",
-    "Registry",
-    "Reply",
-    "Request",
-    "RestartIntensityExceeded",
-    "Runtime",
-    "RuntimeStatistics",
-    "SSEDecoder",
-    "ServerError",
-    "ServerSentEvent",
-    "Shutdown",
-    "ShutdownTimeout",
-    "StartError",
-    "Step",
-    "StopReason",
-    "Stream",
-    "StreamCancelled",
-    "StreamDecoder",
-    "StreamError",
-    "StreamInterrupted",
-    "StreamRef",
-    "StreamStalled",
-    "Supervisor",
-    "SupervisorHandle",
-    "SupervisorNotRunning",
-    "SynapsisError",
-    "TaskCancelled",
-    "TaskHandle",
-    "TaskSupervisor",
-    "TaskSupervisorHandle",
-    "TelemetryEvent",
-    "TextDelta",
-    "TextPart",
-    "ThinkingDelta",
-    "ThinkingPart",
-    "ThinkingSignature",
-    "Tool",
-    "ToolCall",
-    "ToolCallDelta",
-    "ToolCallEnd",
-    "ToolCallReply",
-    "ToolCallStart",
-    "ToolResultPart",
-    "ToolUsePart",
-    "Usage",
-    "UsageUpdate",
-    "complete",
-    "get_provider",
-    "open_dynamic_supervisor",
-    "open_embedded_provider",
-    "open_runtime",
-    "open_stream",
-    "open_supervisor",
-    "open_task_supervisor",
-    "otp",
-]
+__all__ = [*_errors.__all__, *_LAZY]

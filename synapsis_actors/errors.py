@@ -301,3 +301,41 @@ class InvalidStreamData(StreamError):
 
 class StreamCancelled(ProviderError):
     """The stream was cancelled by its caller (left the block, cancel scope, cancel(ref))."""
+
+
+# Every error above, listed once: `synapsis_actors` re-exports exactly these.
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "ActorExited",
+    "AlreadyPresent",
+    "AlreadyStarted",
+    "AuthenticationError",
+    "BadRequest",
+    "CallTimeout",
+    "ChildError",
+    "ChildNotFound",
+    "ChildRunning",
+    "ConfigError",
+    "InvalidChildSpec",
+    "InvalidStreamData",
+    "MaxChildrenReached",
+    "NameTaken",
+    "NoProcess",
+    "OTPError",
+    "Overloaded",
+    "ProviderError",
+    "ProviderNotFound",
+    "RateLimited",
+    "RestartIntensityExceeded",
+    "ServerError",
+    "ShutdownTimeout",
+    "StartError",
+    "StreamCancelled",
+    "StreamError",
+    "StreamInterrupted",
+    "StreamStalled",
+    "SupervisorNotRunning",
+    "SynapsisError",
+    "TaskCancelled",
+]

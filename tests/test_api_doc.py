@@ -75,6 +75,8 @@ def _clean_env(home: Path) -> dict[str, str]:
     # traffic must not go through one), no user config.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # The checkout under test, not whichever one the venv has installed.
+    env["PYTHONPATH"] = str(DOC.parents[1])
     env["LANG"] = "C.UTF-8"
     return env
 

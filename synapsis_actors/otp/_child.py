@@ -148,7 +148,7 @@ def should_restart(spec: ChildSpec, normal: bool) -> bool:
 
 
 class Intensity:
-    """Restart timestamps pooled over all children of one supervisor (I1-I3).
+    """Restart timestamps pooled over all children of one supervisor.
 
     ``add()`` records a restart and says whether it is still allowed: at most
     ``max_restarts`` restarts within any ``max_seconds`` window; restarts older

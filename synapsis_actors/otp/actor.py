@@ -19,11 +19,11 @@ a time, in arrival order, so its state needs no locks. Talk to it through
 its :class:`ActorRef`:
 
 * ``await ref.call(msg, timeout=5.0)`` -- ``handle_call``'s return value is the
-  reply. Raises CallTimeout after ``timeout`` seconds (A1; a late reply is
-  dropped, A4), ActorExited with the exit reason if the actor dies first (A2),
-  NoProcess at once if it is not running or if an actor calls itself (A3).
+  reply. Raises CallTimeout after ``timeout`` seconds (a late reply is then
+  dropped), ActorExited with the exit reason if the actor dies first,
+  NoProcess at once if it is not running or if an actor calls itself.
 * ``await ref.cast(msg)`` -- fire and forget to ``handle_cast``; waits only while
-  the mailbox is full (A7); never raises for a dead actor (A5).
+  the mailbox is full; never raises for a dead actor.
 * ``await ref.send(info)`` / ``ref.send_nowait(info)`` -- to ``handle_info``.
 
 Lifecycle: each incarnation is a new instance, built with the start
@@ -79,7 +79,7 @@ class Caller:
     ``handle_call`` receives it; returning a value replies immediately, and
     returning :data:`NOREPLY` leaves the reply to a later ``caller.reply``
     (from any task). Replies after the caller gave up (timeout, cancellation)
-    are dropped silently (A4).
+    are dropped silently.
     """
 
     __slots__ = ("_error", "_event", "_pending", "_value", "abandoned")
@@ -230,7 +230,7 @@ class ActorRef:
     async def cast(self, message: Any) -> None:
         """Queue ``message`` for ``handle_cast``; waits only while the mailbox is full.
 
-        Never raises for a dead actor: the message is dropped (A5).
+        Never raises for a dead actor: the message is dropped.
         """
         await self._post(_Cast(message))
 
@@ -431,7 +431,7 @@ def _exited(ref: ActorRef, reason: object) -> ActorExited:
 
 
 def _exit(proc: _Process, ref: ActorRef, reason: object) -> None:
-    """Mark the actor dead and fail every waiting caller with ActorExited (A2)."""
+    """Mark the actor dead and fail every waiting caller with ActorExited."""
     proc.alive = False
     proc.exit_reason = reason
     error = _exited(ref, reason)

@@ -207,7 +207,7 @@ class DynamicSupervisor(SupervisorBehaviour):
         """Run until stopped; raises RestartIntensityExceeded (plain) on too many restarts.
 
         On cancellation or stop, every child is stopped concurrently, each
-        under its own shutdown timer (D2).
+        under its own shutdown timer.
         """
         await _DynamicCore(self).run(task_status)
 
@@ -353,7 +353,7 @@ class _DynamicCore:
             raise self.escalation
 
     def admit(self) -> None:
-        """Refuse a new child unless running and below max_children (D1, D5)."""
+        """Refuse a new child unless running and below max_children."""
         if not self.accepting:
             raise SupervisorNotRunning(f"supervisor {self.name!r} is not running")
         limit = self.sup.max_children
@@ -394,7 +394,7 @@ class _DynamicCore:
             if started:
                 level = logging.DEBUG if inc.normal else logging.WARNING
                 if inc.stop_requested and not inc.normal:
-                    level = logging.ERROR  # E5
+                    level = logging.ERROR  # an error raised while being stopped
                 reason = exit_reason(inc)
                 telemetry.emit("child_exited", self.name, spec.id, reason, level)
             else:
@@ -409,12 +409,12 @@ class _DynamicCore:
                 self.children.pop(child.key, None)
                 return
             first = False
-            if not self.intensity.add():  # G4: failed restarts count too
+            if not self.intensity.add():  # failed restarts count too
                 self.children.pop(child.key, None)
                 self._escalate(child, reason)
                 return
             child.restarts += 1
-            child.state = "restarting"  # keeps its slot (D1)
+            child.state = "restarting"  # keeps its slot against max_children
             telemetry.emit("child_restarted", self.name, spec.id, reason, logging.INFO)
             inc = child._inc = Incarnation()
             self._arm(child, inc)
@@ -473,7 +473,7 @@ class _DynamicCore:
             )
 
     async def stop_all(self) -> None:
-        """Stop every child concurrently, each under its own timer (D2)."""
+        """Stop every child concurrently, each under its own timer."""
         children = list(self.children.values())
         if not children:
             return

@@ -131,14 +131,14 @@ class Registry:
         return iter(list(self._entries))
 
     async def call(self, key: Hashable, message: Any, timeout: float | None = 5.0) -> Any:
-        """``call`` the actor registered as ``key``; NoProcess at once if there is none (A3)."""
+        """``call`` the actor registered as ``key``; NoProcess at once if there is none."""
         target = self.lookup(key)
         if not isinstance(target, Addressable):
             raise NoProcess(f"{key!r} in {self.name!r} is not an actor: {target!r}")
         return await target.call(message, timeout)
 
     async def cast(self, key: Hashable, message: Any) -> None:
-        """``cast`` to the actor registered as ``key``; silently dropped if none (A5)."""
+        """``cast`` to the actor registered as ``key``; silently dropped if none."""
         target = self.whereis(key)
         if isinstance(target, Addressable):
             await target.cast(message)

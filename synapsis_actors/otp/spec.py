@@ -176,7 +176,7 @@ def check_intensity(max_restarts: object, max_seconds: object) -> None:
 
 
 def check_children(children: Iterable[object]) -> list[ChildSpec]:
-    """The specs as a list; rejects non-specs and duplicate ids (S3)."""
+    """The specs as a list; rejects non-specs and duplicate ids."""
     if isinstance(children, str | bytes | Mapping) or not isinstance(children, Iterable):
         raise InvalidChildSpec("children", "must be a list of ChildSpec")
     specs: list[ChildSpec] = []

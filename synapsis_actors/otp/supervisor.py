@@ -439,7 +439,7 @@ class _Core:
         reason = exit_reason(inc)
         level = logging.DEBUG if inc.normal else logging.WARNING
         if inc.stop_requested and not inc.normal:
-            level = logging.ERROR  # E5: an error raised while being stopped
+            level = logging.ERROR  # an error raised while being stopped
         telemetry.emit("child_exited", self.name, child.spec.id, reason, level)
         try:
             self.send.send_nowait(_Exited(child, inc))
@@ -467,7 +467,7 @@ class _Core:
         child.state = "stopped"
 
     async def stop_children(self, children: list[_Child]) -> None:
-        """Stop ``children`` one at a time in reverse start order (E3)."""
+        """Stop ``children`` one at a time in reverse start order."""
         for child in reversed(children):
             await self.stop_child(child)
 
@@ -485,7 +485,7 @@ class _Core:
         child.state = "stopped"
         if not should_restart(child.spec, inc.normal):
             if child.spec.restart == "temporary":
-                self._drop(child)  # R3: the id can be added again
+                self._drop(child)  # a temporary child's id can be added again
             return None
         return await self._restart(child, exit_reason(inc))
 
@@ -500,7 +500,7 @@ class _Core:
                 await self._apply_strategy(failed)
                 return None
             except _StartFailed as start_failure:
-                # G4: a failed (re)start counts as a restart and is retried.
+                # A failed (re)start counts as a restart and is retried.
                 failed, reason = start_failure.child, start_failure.reason
 
     async def _apply_strategy(self, failed: _Child) -> None:
@@ -513,7 +513,7 @@ class _Core:
         await self.stop_children([c for c in group if c is not failed])
         for child in list(group):
             if child is not failed and child.spec.restart == "temporary":
-                self._drop(child)  # R4: temporary bystanders are not restarted
+                self._drop(child)  # temporary bystanders are not restarted
         for child in [c for c in self.children if c in group or c is failed]:
             if child.inc is None:
                 if child is not failed:
