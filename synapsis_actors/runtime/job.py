@@ -1,13 +1,13 @@
 """One stream's work: the body of the task ``open_stream`` starts.
 
 Top to bottom: ask the provider for the HTTP request, send it (retrying under
-the policy, T1-T4, only until the first body byte), feed the body's bytes to
+the retry policy, and only until the first body byte), feed the body's bytes to
 the provider's decoder per network chunk, send one ``ProviderChunk`` per event
 into the caller's bounded channel, and finish with exactly one
-``ProviderDone`` (C2). Time limits (L1, L2) are one trio cancel scope whose
+``ProviderDone``, whatever happens. The time limits are one trio cancel scope whose
 deadline moves when a content event arrives; pings and SSE comments do not
-move it. Cancellation closes the response (RST_STREAM on HTTP/2) before
-anything else (C1).
+move it; a tripped limit ends the stream with ``StreamStalled``. Cancellation
+closes the response (RST_STREAM on HTTP/2) before anything else.
 
 Nothing here knows a vendor's field names: that is the provider's decoder.
 """
@@ -139,7 +139,7 @@ class StreamJob:
                 self.cancel_reason = "the caller stopped reading"
                 self._record_cancel()
                 return
-            except Exception as exc:  # C2: a crash still ends with one typed ProviderDone
+            except Exception as exc:  # a crash still ends with one typed ProviderDone
                 done = self._failed(self._unexpected(exc))
             self.final = done
             try:
@@ -343,7 +343,7 @@ class StreamJob:
                     return self._failed(
                         StreamInterrupted(text[:_TEXT_LIMIT], partial=decoder.message())
                     )
-                # Q1/O1: the terminal event arrived; a reset after it changes nothing.
+                # The terminal event arrived: a reset after it changes nothing.
             except ProviderError as error:  # an error event after the 200, or bad data
                 return self._failed(error)
         if limit.cancelled_caught:
@@ -377,7 +377,7 @@ class StreamJob:
             await self._send_blocking(blocked, limit)
 
     async def _send_blocking(self, message: ProviderChunk, limit: trio.CancelScope) -> None:
-        # C3: a full channel means a slow caller; waiting for it must not count
+        # A full channel means a slow caller; waiting for it must not count
         # against the server's time limits, so the deadline is paused meanwhile.
         saved = limit.deadline
         limit.deadline = _INF

@@ -15,7 +15,7 @@ channel. The task asks the provider for the request, sends it, feeds body
 bytes to the provider's decoder (SSE + accumulation) and sends one
 ``ProviderChunk`` per event, then exactly one ``ProviderDone``.
 
-Cancellation (C1): leaving the block, cancelling the caller, or
+Cancellation: leaving the block, cancelling the caller, or
 ``await rt.cancel(ref)`` terminates the task through the task supervisor; the
 task closes its HTTP response on the way out. A caller still reading then
 receives the remaining buffered chunks and a ``ProviderDone`` whose error is
@@ -324,8 +324,8 @@ class Stream:
 
     def _end(self) -> ProviderDone:
         # The task ended without handing over its ProviderDone (it was
-        # cancelled while the channel was full, or never ran): C2 says the
-        # reader still gets exactly one.
+        # cancelled while the channel was full, or never ran): the reader
+        # still gets exactly one.
         self._finished = True
         return self._job.final or _lost(self._job)
 
@@ -344,7 +344,7 @@ async def open_stream(
     """Stream ``request`` to provider ``name``; yields a :class:`Stream`.
 
     ``buffer`` bounds the events waiting for the caller: when it is full the
-    task stops reading the socket (C3). Raises ``ProviderNotFound`` for an
+    task stops reading the socket (and its time limits pause meanwhile). Raises ``ProviderNotFound`` for an
     unknown name and ``ConfigError`` for a bad ``request`` or ``buffer``,
     before any I/O; every other failure arrives as the ``ProviderDone``'s
     error. Leaving the block (normally, by an exception, or by cancellation)

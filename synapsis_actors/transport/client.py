@@ -36,7 +36,7 @@ class _SecretFilter(logging.Filter):
     """Scrubs registered API keys from the records of the HTTP stack's loggers.
 
     hpack logs every header it encodes at DEBUG level, the API key included,
-    and httpx/httpcore may log URLs: K1 says no log record may show a key.
+    and httpx/httpcore may log URLs: no log record may show a key.
     The filter only runs for records those loggers actually emit (DEBUG
     enabled), so it costs nothing otherwise.
     """

@@ -1,4 +1,4 @@
-"""When to retry a provider request, and how long to wait (T1-T4).
+"""When to retry a provider request, and how long to wait.
 
 The rules follow the official Anthropic and OpenAI SDKs:
 
@@ -136,7 +136,7 @@ class RetryPolicy:
     def classify_status(
         self, status: int, headers: Mapping[str, str], *, now: float | None = None
     ) -> StatusDecision:
-        """Apply T1/T2 to a response status and its headers."""
+        """Whether to retry after this status and these headers, and after how long."""
         override = headers.get("x-should-retry")
         if override is not None and override.strip().lower() in ("true", "false"):
             retry = override.strip().lower() == "true"
