@@ -26,6 +26,7 @@ import attrs
 import trio
 
 from ..errors import ConfigError
+from . import _hypercorn_private
 from .app import EmbeddedApp, ReceivedRequest, ServedResponse
 from .script import Scriptable
 
@@ -248,11 +249,7 @@ async def open_embedded_provider(
     if keep_alive_timeout <= 0:
         raise ConfigError("keep_alive_timeout", f"must be > 0, got {keep_alive_timeout!r}")
     # Lazy: importing synapsis_actors must stay fast and must not need hypercorn.
-    from hypercorn.app_wrappers import ASGIWrapper
-    from hypercorn.config import Config
-    from hypercorn.trio.tcp_server import TCPServer
-    from hypercorn.trio.worker_context import WorkerContext
-    from hypercorn.typing import ConnectionState
+    ASGIWrapper, Config, TCPServer, WorkerContext, ConnectionState = _hypercorn_private.load()
 
     config = Config()
     config.accesslog = None

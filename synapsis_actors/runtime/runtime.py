@@ -344,8 +344,8 @@ async def open_stream(
     """Stream ``request`` to provider ``name``; yields a :class:`Stream`.
 
     ``buffer`` bounds the events waiting for the caller: when it is full the
-    task stops reading the socket (and its time limits pause meanwhile). Raises ``ProviderNotFound`` for an
-    unknown name and ``ConfigError`` for a bad ``request`` or ``buffer``,
+    task stops reading the socket (and its time limits pause meanwhile).
+    Raises ``ProviderNotFound`` for an unknown name and ``ConfigError`` for a bad ``request`` or ``buffer``,
     before any I/O; every other failure arrives as the ``ProviderDone``'s
     error. Leaving the block (normally, by an exception, or by cancellation)
     ends the stream's task and closes its response before returning.

@@ -110,24 +110,28 @@ class Exchange:
         """The body's bytes as they arrive; raises :class:`BodyFailed`.
 
         On the library's own client a chunked HTTP/1.1 body is read past h11
-        (``chunked.py``); otherwise ``aiter_raw`` skips httpx's decoder stack,
-        and a server that compresses anyway (ignoring ``accept-encoding:
-        identity``) gets its body decoded.
+        (``chunked.py``), and any other body with ``aiter_raw``, which skips
+        httpx's decoder stack; a server that compresses anyway (ignoring
+        ``accept-encoding: identity``) and a user's client get httpx's
+        ``aiter_bytes``.
         """
         response = self._response
         if self._fast:
             chunked = open_chunked_body(response)
             if chunked is not None:
                 return chunked  # raises BodyFailed itself: no wrapper per chunk
-        if "content-encoding" in response.headers:
-            return _converted(response.aiter_bytes())
-        return _converted(response.aiter_raw())
+            if "content-encoding" not in response.headers:
+                return _converted(response.aiter_raw())
+        # A user's client: aiter_bytes also serves a body its transport already
+        # read (httpx.MockTransport, a caching transport).
+        return _converted(response.aiter_bytes())
 
     async def error_body(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of a non-2xx body (what arrived, if the connection broke)."""
         body = bytearray()
         try:
-            async for part in self._response.aiter_raw():
+            parts = self._response.aiter_raw() if self._fast else self._response.aiter_bytes()
+            async for part in parts:
                 body += part
                 if len(body) >= limit:
                     break

@@ -304,3 +304,13 @@ async def test_a_client_that_stops_reading_stalls_the_server_by_backpressure(
     assert server.responses[0].outcome == "complete"
     assert server.responses[0].events_sent == total + 3  # role, finish, [DONE]
     assert server.in_flight == {}
+
+
+def test_installed_hypercorn_is_the_one_the_embedded_server_was_written_for() -> None:
+    from importlib import metadata
+
+    from synapsis_actors.embedded import _hypercorn_private
+
+    problem = _hypercorn_private.version_problem()
+    assert problem is None, problem
+    assert _hypercorn_private._parse(metadata.version("hypercorn")) >= (0, 17)
