@@ -13,4 +13,3 @@ class ModelInfo:
     owned_by: str | None = None
     context_window: int | None = None
     raw: Any = None
-

@@ -16,5 +16,3 @@ class HttpRequest:
     headers: dict[str, str]
     json: dict[str, Any] | None = None
     params: dict[str, str] = attrs.field(factory=dict)
-
-

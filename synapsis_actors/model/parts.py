@@ -81,5 +81,3 @@ class RawBlockPart:
 
 
 Part: TypeAlias = TextPart | ImagePart | ToolUsePart | ToolResultPart | ThinkingPart | RawBlockPart
-
-

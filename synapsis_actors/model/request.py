@@ -130,5 +130,3 @@ class Request:
 
     def __attrs_post_init__(self) -> None:
         _check_request(self)
-
-

@@ -345,10 +345,11 @@ async def open_stream(
 
     ``buffer`` bounds the events waiting for the caller: when it is full the
     task stops reading the socket (and its time limits pause meanwhile).
-    Raises ``ProviderNotFound`` for an unknown name and ``ConfigError`` for a bad ``request`` or ``buffer``,
-    before any I/O; every other failure arrives as the ``ProviderDone``'s
-    error. Leaving the block (normally, by an exception, or by cancellation)
-    ends the stream's task and closes its response before returning.
+    Raises ``ProviderNotFound`` for an unknown name and ``ConfigError`` for a
+    bad ``request`` or ``buffer``, before any I/O; every other failure
+    arrives as the ``ProviderDone``'s error. Leaving the block (normally, by
+    an exception, or by cancellation) ends the stream's task and closes its
+    response before returning.
     """
     entry = rt.providers.entry(name)
     if not isinstance(request, Request):
