@@ -22,7 +22,7 @@ from ..errors import InvalidStreamData, ProviderError, StreamInterrupted
 from ..model.accumulator import Accumulator
 from ..model.events import Event, ProviderChunk, lazy_chunk
 from ..model.reply import AssistantMessage
-from .sse import DEFAULT_MAX_SIZE, SSEDecoder
+from .sse import DEFAULT_MAX_SIZE, ServerSentEvent, SSEDecoder
 
 _PREVIEW = 200
 _RAW_DECODE = json.JSONDecoder().raw_decode
@@ -81,13 +81,11 @@ class JsonEventDecoder:
             raise self.error
         if self._complete:
             return []
-        events = self._sse.feed_one(data)
-        if events is None:
-            try:
-                events = self._sse.feed_raw(data)
-            except InvalidStreamData as exc:
-                self._fail(exc)
-                raise
+        try:
+            events = self._sse.feed(data)
+        except InvalidStreamData as exc:
+            self._fail(exc)
+            raise
         return self._run(events, ref, _decoded)
 
     def close_chunks(self, ref: Any, *, _decoded: bool = False) -> list[ProviderChunk]:
@@ -100,7 +98,7 @@ class JsonEventDecoder:
         out: list[ProviderChunk] = []
         if not self._complete:
             try:
-                events = self._sse.close_raw()
+                events = self._sse.close()
             except InvalidStreamData as exc:
                 self._fail(exc)
                 raise
@@ -145,9 +143,7 @@ class JsonEventDecoder:
 
     # ------------------------------------------------------------ the loop
 
-    def _run(
-        self, events: list[tuple[str, str, str]], ref: Any, decoded: bool
-    ) -> list[ProviderChunk]:
+    def _run(self, events: list[ServerSentEvent], ref: Any, decoded: bool) -> list[ProviderChunk]:
         # Handlers append bare events; each becomes a chunk whose raw is the
         # JSON text of the SSE event that produced it (decoded only if read),
         # or, for the pair API (``decoded``), the value already parsed here.
@@ -156,7 +152,7 @@ class JsonEventDecoder:
         raw_decode = _RAW_DECODE
         handle = self._handle
         sentinel = self.sentinel
-        for name, data, _id in events:
+        for name, data, _id, _retry in events:
             if data == sentinel:
                 self._on_sentinel(emitted)
                 out.extend(lazy_chunk(ref, event, None) for event in emitted)
