@@ -205,8 +205,10 @@ def _int(value: Any, default: int) -> int:
 class AnthropicDecoder(JsonEventDecoder):
     """``StreamDecoder`` for the Messages API stream (see the module docstring)."""
 
-    def __init__(self, provider: str = "anthropic", *, max_size: int = DEFAULT_MAX_SIZE) -> None:
-        super().__init__(provider, max_size=max_size)
+    def __init__(
+        self, provider: str = "anthropic", *, ref: Any = None, max_size: int = DEFAULT_MAX_SIZE
+    ) -> None:
+        super().__init__(provider, ref=ref, max_size=max_size)
         # index -> "text" | "thinking" | "redacted" | "tool" | "other"
         self._kinds: dict[int, str] = {}
         self._stopped = False  # message_delta with a stop_reason arrived
@@ -452,8 +454,8 @@ class AnthropicProvider(BaseProvider):
         url = join_path(base_url(config, self.profile), "/messages", always=True)
         return HttpRequest("POST", url, headers, format_request(request))
 
-    def decoder(self, provider: str | None = None) -> StreamDecoder:
-        return AnthropicDecoder(provider or self.profile.kind)
+    def decoder(self, provider: str | None = None, *, ref: Any = None) -> StreamDecoder:
+        return AnthropicDecoder(provider or self.profile.kind, ref=ref)
 
     def models_request(self, config: ProviderConfig) -> HttpRequest:
         headers = {

@@ -446,10 +446,11 @@ class OpenAIDecoder(JsonEventDecoder):
         profile: Profile | None = None,
         provider: str | None = None,
         *,
+        ref: Any = None,
         max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         profile = profile or PROFILES["openai"]
-        super().__init__(provider or profile.kind, max_size=max_size)
+        super().__init__(provider or profile.kind, ref=ref, max_size=max_size)
         self._fields = profile.reasoning_fields
         self._top_usage = tuple(p[0] for p in profile.usage_paths if len(p) == 1)
         self._nested_usage = tuple(p for p in profile.usage_paths if len(p) > 1)
@@ -598,8 +599,8 @@ class OpenAIProvider(BaseProvider):
             version_params(config, self.profile),
         )
 
-    def decoder(self, provider: str | None = None) -> StreamDecoder:
-        return OpenAIDecoder(self.profile, provider)
+    def decoder(self, provider: str | None = None, *, ref: Any = None) -> StreamDecoder:
+        return OpenAIDecoder(self.profile, provider, ref=ref)
 
     def models_request(self, config: ProviderConfig) -> HttpRequest:
         headers = {**auth_headers(config, self.profile), **config.headers}
