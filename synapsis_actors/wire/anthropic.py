@@ -220,14 +220,13 @@ class AnthropicDecoder(JsonEventDecoder):
         kind = obj.get("type", name)
         if kind == "content_block_delta":
             # Most events of a reply: a text delta, handled here in one call
-            # instead of three (_block_delta, _text_delta, Accumulator.text).
+            # instead of two (_block_delta, _text_delta); the same result.
             delta = obj["delta"]
             if delta.get("type") == "text_delta":
                 index = obj["index"]
                 text = delta["text"]
-                block = self._acc.blocks.get(index)
-                if block is not None and block.kind == "text" and type(text) is str:
-                    block.parts.append(text)
+                if type(text) is str:
+                    self._acc.text(index, text)
                     out.append(text_delta(index, text))
                     return
         handler = _HANDLERS.get(kind)
@@ -259,7 +258,7 @@ class AnthropicDecoder(JsonEventDecoder):
             _int(usage.get("cache_read_input_tokens"), cur.cache_read_tokens),
             _int(usage.get("cache_creation_input_tokens"), cur.cache_creation_tokens),
         )
-        self._acc.usage = new
+        self._acc.set_usage(new)
         return new
 
     def _message_delta(self, obj: dict[str, Any], out: list[Event]) -> None:
