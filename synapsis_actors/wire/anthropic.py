@@ -10,7 +10,7 @@ vendor is left out, since the API rejects it). Headers: ``x-api-key`` and
 ``anthropic-version: 2023-06-01``; URL ``base_url + /v1/messages``.
 
 Stream (``AnthropicDecoder``): message_start, content_block_start / delta /
-stop, message_delta, message_stop, ping, error (Q1-Q6):
+stop, message_delta, message_stop, ping, error:
 
 * text, thinking, signature deltas become ``TextDelta``, ``ThinkingDelta``,
   ``ThinkingSignature``; ``tool_use`` blocks become ``ToolCallStart`` /

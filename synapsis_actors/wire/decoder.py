@@ -8,7 +8,7 @@ the wire format's ``_handle``, which appends bare events; each becomes a
 common to all formats:
 
 * a payload that is not JSON (or not an object) is ``InvalidStreamData``
-  carrying the first 200 characters (P5), never dropped;
+  carrying the first 200 characters, never dropped;
 * an event with an unexpected shape (a missing key, a wrong type) is
   ``InvalidStreamData`` too: only typed errors leave a decoder;
 * when an error event arrives after other events of the same ``feed``

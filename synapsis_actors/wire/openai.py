@@ -10,7 +10,7 @@ as ``image_url`` parts, assistant tool calls with JSON-encoded arguments,
 ``stream_options.include_usage``, and tool names the vendors reject (outside
 ``^[a-zA-Z0-9_-]{1,64}$``) encoded reversibly and decoded back on the way in.
 
-Stream (``OpenAIDecoder``), O1-O9:
+Stream (``OpenAIDecoder``):
 
 * ``data: [DONE]`` completes the stream; a body ending after a
   finish_reason without it is complete too; ending before any finish_reason
@@ -554,7 +554,7 @@ class OpenAIDecoder(JsonEventDecoder):
         if self._complete:
             return
         if self._main.finished:
-            # No [DONE] but a finish_reason came: a whole reply (O1).
+            # No [DONE] but a finish_reason came: the reply is whole, the stream complete.
             self._end_all(out)
             self._complete = True
             return
