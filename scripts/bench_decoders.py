@@ -115,7 +115,7 @@ def ours(kind: str) -> Callable[[bytes], None]:
                 request.method, request.url, headers=request.headers, json=request.json
             ) as response,
         ):
-            decoder = provider.decoder()
+            decoder = provider.decoder(ref=1)
             for data in response.iter_raw():
                 decoder.feed(data)
             decoder.close()

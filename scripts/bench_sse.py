@@ -59,14 +59,6 @@ def ours(chunks: list[bytes]) -> int:
     return n + len(dec.close())
 
 
-def ours_raw(chunks: list[bytes]) -> int:
-    dec = SSEDecoder()
-    n = 0
-    for c in chunks:
-        n += len(dec.feed_raw(c))
-    return n + len(dec.close_raw())
-
-
 def httpx_sse(chunks: list[bytes]) -> int:
     text = codecs.getincrementaldecoder("utf-8")("replace")
     lines = SSELineDecoder()
@@ -101,7 +93,6 @@ def main() -> None:
     results = {}
     for name, fn in (
         ("synapsis feed", ours),
-        ("synapsis feed_raw", ours_raw),
         ("httpx-sse", httpx_sse),
     ):
         secs, events = measure(fn, streams, repeat=7)

@@ -3,7 +3,8 @@
 ``Accumulator`` keeps one reply's content blocks in the order they first
 appeared (text, thinking with its signature, redacted thinking, tool calls),
 the usage (replaced, never added) and the stop reason. The provider decoders
-call its methods directly (no per-event type dispatch); ``add(event)`` is the
+call its methods directly (no per-event type dispatch) and only those: they
+never reach into its blocks or assign its fields. ``add(event)`` is the
 same for code that only has the normalized events, e.g. a caller rebuilding
 a reply from ``ProviderChunk`` messages.
 
@@ -94,27 +95,27 @@ class Accumulator:
     """Builds one ``AssistantMessage`` from a reply's events. Not thread-safe; cheap."""
 
     __slots__ = (
-        "blocks",
+        "_blocks",
+        "_other_choices",
+        "_refusal",
         "id",
         "model",
-        "other_choices",
         "raw_stop_reason",
-        "refusal",
         "stop_reason",
         "usage",
     )
 
     def __init__(self) -> None:
-        # The blocks being assembled, by index. Public for the decoders' hot
-        # path, which appends a text delta to its block's ``parts`` directly.
-        self.blocks: dict[int, _Block] = {}
+        # The blocks being assembled, by index.
+        self._blocks: dict[int, _Block] = {}
+        #: Read-only for callers: set through ``start``, ``set_usage`` and ``set_stop``.
         self.id: str | None = None
         self.model: str | None = None
         self.usage = Usage()
         self.stop_reason: StopReason | None = None
         self.raw_stop_reason: str | None = None
-        self.refusal: list[str] = []
-        self.other_choices: list[AssistantMessage] = []
+        self._refusal: list[str] = []
+        self._other_choices: list[AssistantMessage] = []
 
     # ------------------------------------------------------------ generic entry
 
@@ -137,21 +138,25 @@ class Accumulator:
             self.model = model
 
     def _block(self, index: int, kind: str) -> _Block:
-        block = self.blocks.get(index)
+        block = self._blocks.get(index)
         if block is None:
-            block = self.blocks[index] = _Block(kind)
+            block = self._blocks[index] = _Block(kind)
         return block
 
     def text(self, index: int, text: str) -> None:
-        block = self.blocks.get(index)
+        """Append ``text`` to block ``index`` (a new text block if there is none).
+
+        The hot path of every reply: one dict lookup and one append.
+        """
+        block = self._blocks.get(index)
         if block is None:
-            block = self.blocks[index] = _Block("text")
+            block = self._blocks[index] = _Block("text")
         block.parts.append(text)
 
     def thinking(self, index: int, text: str) -> None:
-        block = self.blocks.get(index)
+        block = self._blocks.get(index)
         if block is None:
-            block = self.blocks[index] = _Block("thinking")
+            block = self._blocks[index] = _Block("thinking")
         block.parts.append(text)
 
     def signature(self, index: int, signature: str) -> None:
@@ -163,13 +168,13 @@ class Accumulator:
 
     def raw_block(self, index: int, wire: str, block: dict[str, Any]) -> None:
         """A block only ``wire`` understands (kept to be sent back verbatim)."""
-        raw = self.blocks[index] = _Block("raw", name=wire)
+        raw = self._blocks[index] = _Block("raw", name=wire)
         raw.initial = dict(block)
         raw.fields = {}
 
     def raw_fragment(self, index: int, field: str, text: str) -> None:
         """Text streamed into field ``field`` of raw block ``index`` ("input": JSON text)."""
-        block = self.blocks.get(index)
+        block = self._blocks.get(index)
         if block is not None and block.fields is not None:
             block.fields.setdefault(field, []).append(text)
 
@@ -186,9 +191,9 @@ class Accumulator:
             block.initial = initial
 
     def tool_delta(self, index: int, fragment: str) -> None:
-        block = self.blocks.get(index)
+        block = self._blocks.get(index)
         if block is None:
-            block = self.blocks[index] = _Block("tool")
+            block = self._blocks[index] = _Block("tool")
         block.parts.append(fragment)
 
     def tool_end(self, index: int) -> ToolCall:
@@ -200,10 +205,10 @@ class Accumulator:
 
     def open_tool_calls(self) -> list[int]:
         """Indexes of tool calls started but not ended (to flush at the end)."""
-        return [i for i, b in self.blocks.items() if b.kind == "tool" and b.call is None]
+        return [i for i, b in self._blocks.items() if b.kind == "tool" and b.call is None]
 
     def has_tool_calls(self) -> bool:
-        return any(b.kind == "tool" for b in self.blocks.values())
+        return any(b.kind == "tool" for b in self._blocks.values())
 
     def set_usage(self, usage: Usage) -> None:
         self.usage = usage
@@ -211,6 +216,14 @@ class Accumulator:
     def set_stop(self, raw: str | None, normalized: StopReason | None) -> None:
         self.raw_stop_reason = raw
         self.stop_reason = normalized
+
+    def refusal(self, text: str) -> None:
+        """A piece of the model's refusal message (``AssistantMessage.refusal``)."""
+        self._refusal.append(text)
+
+    def set_other_choices(self, messages: list[AssistantMessage]) -> None:
+        """The other choices of an ``n > 1`` reply (``AssistantMessage.other_choices``)."""
+        self._other_choices = messages
 
     # ------------------------------------------------------------ result
 
@@ -220,7 +233,7 @@ class Accumulator:
         thinking: list[str] = []
         calls: list[ToolCall] = []
         parts: list[Part] = []
-        for block in self.blocks.values():
+        for block in self._blocks.values():
             kind = block.kind
             if kind == "text":
                 text = "".join(block.parts)
@@ -250,8 +263,8 @@ class Accumulator:
             id=self.id,
             model=self.model,
             blocks=parts,
-            refusal="".join(self.refusal) if self.refusal else None,
-            other_choices=self.other_choices,
+            refusal="".join(self._refusal) if self._refusal else None,
+            other_choices=self._other_choices,
         )
 
     # ------------------------------------------------------------ internals

@@ -285,9 +285,8 @@ class StreamJob:
     # ------------------------------------------------------------------ body
 
     async def _body(self, chunks: AsyncIterator[bytes], first: bytes) -> ProviderDone:
-        decoder = self.decoder = self.entry.provider.decoder(self.entry.name)
-        feed = decoder.feed_chunks
-        ref = self.ref
+        decoder = self.decoder = self.entry.provider.decoder(self.entry.name, ref=self.ref)
+        feed = decoder.feed
         offer = self._offer
         clock_now = trio.lowlevel.current_clock().current_time
         idle = self.entry.config.idle_timeout
@@ -306,7 +305,7 @@ class StreamJob:
             try:
                 while True:
                     if chunk:
-                        out = feed(chunk, ref)
+                        out = feed(chunk)
                         if out:
                             # Sent without a checkpoint while the channel has room.
                             pending = iter(out)
@@ -351,7 +350,7 @@ class StreamJob:
                 return self._failed(self._stalled("idle", idle))
             return self._failed(self._stalled("first_event", self.entry.config.first_event_timeout))
         try:
-            out = decoder.close_chunks(ref)
+            out = decoder.close()
         except ProviderError as error:
             return self._failed(error)
         if out:

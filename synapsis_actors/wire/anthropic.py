@@ -10,7 +10,7 @@ vendor is left out, since the API rejects it). Headers: ``x-api-key`` and
 ``anthropic-version: 2023-06-01``; URL ``base_url + /v1/messages``.
 
 Stream (``AnthropicDecoder``): message_start, content_block_start / delta /
-stop, message_delta, message_stop, ping, error (Q1-Q6):
+stop, message_delta, message_stop, ping, error:
 
 * text, thinking, signature deltas become ``TextDelta``, ``ThinkingDelta``,
   ``ThinkingSignature``; ``tool_use`` blocks become ``ToolCallStart`` /
@@ -205,8 +205,10 @@ def _int(value: Any, default: int) -> int:
 class AnthropicDecoder(JsonEventDecoder):
     """``StreamDecoder`` for the Messages API stream (see the module docstring)."""
 
-    def __init__(self, provider: str = "anthropic", *, max_size: int = DEFAULT_MAX_SIZE) -> None:
-        super().__init__(provider, max_size=max_size)
+    def __init__(
+        self, provider: str = "anthropic", *, ref: Any = None, max_size: int = DEFAULT_MAX_SIZE
+    ) -> None:
+        super().__init__(provider, ref=ref, max_size=max_size)
         # index -> "text" | "thinking" | "redacted" | "tool" | "other"
         self._kinds: dict[int, str] = {}
         self._stopped = False  # message_delta with a stop_reason arrived
@@ -218,14 +220,13 @@ class AnthropicDecoder(JsonEventDecoder):
         kind = obj.get("type", name)
         if kind == "content_block_delta":
             # Most events of a reply: a text delta, handled here in one call
-            # instead of three (_block_delta, _text_delta, Accumulator.text).
+            # instead of two (_block_delta, _text_delta); the same result.
             delta = obj["delta"]
             if delta.get("type") == "text_delta":
                 index = obj["index"]
                 text = delta["text"]
-                block = self._acc.blocks.get(index)
-                if block is not None and block.kind == "text" and type(text) is str:
-                    block.parts.append(text)
+                if type(text) is str:
+                    self._acc.text(index, text)
                     out.append(text_delta(index, text))
                     return
         handler = _HANDLERS.get(kind)
@@ -257,7 +258,7 @@ class AnthropicDecoder(JsonEventDecoder):
             _int(usage.get("cache_read_input_tokens"), cur.cache_read_tokens),
             _int(usage.get("cache_creation_input_tokens"), cur.cache_creation_tokens),
         )
-        self._acc.usage = new
+        self._acc.set_usage(new)
         return new
 
     def _message_delta(self, obj: dict[str, Any], out: list[Event]) -> None:
@@ -452,8 +453,8 @@ class AnthropicProvider(BaseProvider):
         url = join_path(base_url(config, self.profile), "/messages", always=True)
         return HttpRequest("POST", url, headers, format_request(request))
 
-    def decoder(self, provider: str | None = None) -> StreamDecoder:
-        return AnthropicDecoder(provider or self.profile.kind)
+    def decoder(self, provider: str | None = None, *, ref: Any = None) -> StreamDecoder:
+        return AnthropicDecoder(provider or self.profile.kind, ref=ref)
 
     def models_request(self, config: ProviderConfig) -> HttpRequest:
         headers = {

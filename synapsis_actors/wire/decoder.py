@@ -1,11 +1,14 @@
 """What both wire formats share: the decoder skeleton, URLs and auth headers.
 
 ``JsonEventDecoder`` implements the ``StreamDecoder`` protocol on top of
-``SSEDecoder``: one ``json.loads`` per event, then the wire format's
-``_handle``. Error rules common to all formats:
+``SSEDecoder``: ``feed`` parses each SSE event's JSON once and hands it to
+the wire format's ``_handle``, which appends bare events; each becomes a
+``ProviderChunk`` of the stream ``ref`` the decoder was made for, whose
+``raw`` keeps the event's JSON text until someone reads it. Error rules
+common to all formats:
 
 * a payload that is not JSON (or not an object) is ``InvalidStreamData``
-  carrying the first 200 characters (P5), never dropped;
+  carrying the first 200 characters, never dropped;
 * an event with an unexpected shape (a missing key, a wrong type) is
   ``InvalidStreamData`` too: only typed errors leave a decoder;
 * when an error event arrives after other events of the same ``feed``
@@ -22,7 +25,7 @@ from ..errors import InvalidStreamData, ProviderError, StreamInterrupted
 from ..model.accumulator import Accumulator
 from ..model.events import Event, ProviderChunk, lazy_chunk
 from ..model.reply import AssistantMessage
-from .sse import DEFAULT_MAX_SIZE, SSEDecoder
+from .sse import DEFAULT_MAX_SIZE, ServerSentEvent, SSEDecoder
 
 _PREVIEW = 200
 _RAW_DECODE = json.JSONDecoder().raw_decode
@@ -44,9 +47,12 @@ class JsonEventDecoder:
     #: A data payload that ends the stream without being JSON (OpenAI "[DONE]").
     sentinel: str | None = None
 
-    def __init__(self, provider: str, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
-        """``max_size`` bounds one SSE line and one event's data (P4)."""
+    def __init__(self, provider: str, *, ref: Any = None, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        """``ref`` names the stream in every chunk; ``max_size`` bounds one SSE
+        line and one event's data (a longer one is ``InvalidStreamData``)."""
         self._provider = provider
+        #: The stream's reference, the ``ref`` of every chunk this decoder returns.
+        self.ref = ref
         self._sse = SSEDecoder(max_line_size=max_size, max_event_size=max_size)
         self._acc = Accumulator()
         self._complete = False
@@ -63,35 +69,21 @@ class JsonEventDecoder:
         """True once the terminal event arrived: a transport error after it is harmless."""
         return self._complete
 
-    def feed(self, data: bytes) -> list[tuple[Event, Any]]:
-        """The ``(event, raw)`` pairs completed by ``data``."""
-        return [(chunk.event, chunk.raw) for chunk in self.feed_chunks(data, None, _decoded=True)]
-
-    def close(self) -> list[tuple[Event, Any]]:
-        """End of body: flush, then raise ``StreamInterrupted`` if the end never came."""
-        return [(chunk.event, chunk.raw) for chunk in self.close_chunks(None, _decoded=True)]
-
-    def feed_chunks(self, data: bytes, ref: Any, *, _decoded: bool = False) -> list[ProviderChunk]:
-        """``feed`` as the ``ProviderChunk``s of stream ``ref`` (raw decoded lazily).
-
-        ``_decoded`` (for ``feed``) gives chunks holding the value parsed here
-        instead of the JSON text, so the pair API does not parse it twice.
-        """
+    def feed(self, data: bytes) -> list[ProviderChunk]:
+        """The ``ProviderChunk``s completed by ``data`` (of stream ``ref``, ``raw`` lazy)."""
         if self.error is not None:
             raise self.error
         if self._complete:
             return []
-        events = self._sse.feed_one(data)
-        if events is None:
-            try:
-                events = self._sse.feed_raw(data)
-            except InvalidStreamData as exc:
-                self._fail(exc)
-                raise
-        return self._run(events, ref, _decoded)
+        try:
+            events = self._sse.feed(data)
+        except InvalidStreamData as exc:
+            self._fail(exc)
+            raise
+        return self._run(events)
 
-    def close_chunks(self, ref: Any, *, _decoded: bool = False) -> list[ProviderChunk]:
-        """``close`` as the ``ProviderChunk``s of stream ``ref``."""
+    def close(self) -> list[ProviderChunk]:
+        """End of body: flush, then raise ``StreamInterrupted`` if the end never came."""
         if self.error is not None:
             raise self.error
         if self._closed:
@@ -100,15 +92,16 @@ class JsonEventDecoder:
         out: list[ProviderChunk] = []
         if not self._complete:
             try:
-                events = self._sse.close_raw()
+                events = self._sse.close()
             except InvalidStreamData as exc:
                 self._fail(exc)
                 raise
-            out = self._run(events, ref, _decoded)
+            out = self._run(events)
             if self.error is not None:
                 raise self.error
         emitted: list[Event] = []
         self._finish(emitted)
+        ref = self.ref
         out.extend(lazy_chunk(ref, event, None) for event in emitted)
         if self.error is not None:
             raise self.error
@@ -145,18 +138,16 @@ class JsonEventDecoder:
 
     # ------------------------------------------------------------ the loop
 
-    def _run(
-        self, events: list[tuple[str, str, str]], ref: Any, decoded: bool
-    ) -> list[ProviderChunk]:
+    def _run(self, events: list[ServerSentEvent]) -> list[ProviderChunk]:
         # Handlers append bare events; each becomes a chunk whose raw is the
-        # JSON text of the SSE event that produced it (decoded only if read),
-        # or, for the pair API (``decoded``), the value already parsed here.
+        # JSON text of the SSE event that produced it (decoded only if read).
         out: list[ProviderChunk] = []
+        ref = self.ref
         emitted: list[Event] = []
         raw_decode = _RAW_DECODE
         handle = self._handle
         sentinel = self.sentinel
-        for name, data, _id in events:
+        for name, data, _id, _retry in events:
             if data == sentinel:
                 self._on_sentinel(emitted)
                 out.extend(lazy_chunk(ref, event, None) for event in emitted)
@@ -194,11 +185,8 @@ class JsonEventDecoder:
                         received=data[:_PREVIEW],
                     )
                 )
-            if decoded:
-                out.extend(ProviderChunk(ref, event, obj) for event in emitted)
-            else:
-                for event in emitted:
-                    out.append(lazy_chunk(ref, event, data))
+            for event in emitted:
+                out.append(lazy_chunk(ref, event, data))
             emitted.clear()
             if self.error is not None or self._complete:
                 break

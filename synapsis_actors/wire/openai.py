@@ -10,7 +10,7 @@ as ``image_url`` parts, assistant tool calls with JSON-encoded arguments,
 ``stream_options.include_usage``, and tool names the vendors reject (outside
 ``^[a-zA-Z0-9_-]{1,64}$``) encoded reversibly and decoded back on the way in.
 
-Stream (``OpenAIDecoder``), O1-O9:
+Stream (``OpenAIDecoder``):
 
 * ``data: [DONE]`` completes the stream; a body ending after a
   finish_reason without it is complete too; ending before any finish_reason
@@ -351,18 +351,15 @@ class _Choice:
             self.tool_call({"index": "function_call", "function": function_call}, out)
         refusal = delta.get("refusal")
         if refusal:
-            self.acc.refusal.append(refusal)
+            self.acc.refusal(refusal)
             out.append(_RAW_REFUSAL)
 
     def text(self, text: str, out: list[Event]) -> None:
-        if self.cur == "text":
-            index = self.cur_index
-            self.acc.blocks[index].parts.append(text)  # the block exists: Accumulator.text made it
-        else:
+        if self.cur != "text":
             self.cur, self.cur_index = "text", self.next_index
             self.next_index += 1
-            index = self.cur_index
-            self.acc.text(index, text)
+        index = self.cur_index
+        self.acc.text(index, text)
         out.append(text_delta(index, text))
 
     def thinking(self, text: str, out: list[Event]) -> None:
@@ -446,10 +443,11 @@ class OpenAIDecoder(JsonEventDecoder):
         profile: Profile | None = None,
         provider: str | None = None,
         *,
+        ref: Any = None,
         max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         profile = profile or PROFILES["openai"]
-        super().__init__(provider or profile.kind, max_size=max_size)
+        super().__init__(provider or profile.kind, ref=ref, max_size=max_size)
         self._fields = profile.reasoning_fields
         self._top_usage = tuple(p[0] for p in profile.usage_paths if len(p) == 1)
         self._nested_usage = tuple(p for p in profile.usage_paths if len(p) > 1)
@@ -486,7 +484,7 @@ class OpenAIDecoder(JsonEventDecoder):
             ):
                 text = delta.get("content")
                 if text and type(text) is str:
-                    main.acc.blocks[main.cur_index].parts.append(text)
+                    main.acc.text(main.cur_index, text)
                     out.append(text_delta(main.cur_index, text))
                     return
         before = len(out)
@@ -534,9 +532,9 @@ class OpenAIDecoder(JsonEventDecoder):
             _int(cached, cur.cache_read_tokens),
             cur.cache_creation_tokens,
         )
-        self._acc.usage = new
+        self._acc.set_usage(new)
         for state in self._choices.values():
-            state.acc.usage = new
+            state.acc.set_usage(new)
         return new
 
     def _on_sentinel(self, out: list[Event]) -> None:
@@ -550,13 +548,13 @@ class OpenAIDecoder(JsonEventDecoder):
             acc = state.acc
             if acc.raw_stop_reason is None and acc.stop_reason is None:
                 # No finish_reason at all: a reply with tool calls asks for them.
-                acc.stop_reason = "tool_use" if acc.has_tool_calls() else "end_turn"
+                acc.set_stop(None, "tool_use" if acc.has_tool_calls() else "end_turn")
 
     def _finish(self, out: list[Event]) -> None:
         if self._complete:
             return
         if self._main.finished:
-            # No [DONE] but a finish_reason came: a whole reply (O1).
+            # No [DONE] but a finish_reason came: the reply is whole, the stream complete.
             self._end_all(out)
             self._complete = True
             return
@@ -566,7 +564,7 @@ class OpenAIDecoder(JsonEventDecoder):
         if len(self._choices) > 1:  # n > 1: the other choices ride along
             others = [(i, s) for i, s in self._choices.items() if s is not self._main]
             others.sort(key=lambda item: item[0] if isinstance(item[0], int) else 0)
-            self._acc.other_choices = [s.acc.message() for _, s in others]
+            self._acc.set_other_choices([s.acc.message() for _, s in others])
         return super().message()
 
 
@@ -598,8 +596,8 @@ class OpenAIProvider(BaseProvider):
             version_params(config, self.profile),
         )
 
-    def decoder(self, provider: str | None = None) -> StreamDecoder:
-        return OpenAIDecoder(self.profile, provider)
+    def decoder(self, provider: str | None = None, *, ref: Any = None) -> StreamDecoder:
+        return OpenAIDecoder(self.profile, provider, ref=ref)
 
     def models_request(self, config: ProviderConfig) -> HttpRequest:
         headers = {**auth_headers(config, self.profile), **config.headers}

@@ -2,9 +2,10 @@
 
 A provider is stateless and shared; a ``StreamDecoder`` is made per response.
 The runtime (``runtime/runtime.py``) drives them: it asks ``build_request`` for the
-HTTP request, feeds body bytes to ``decoder().feed`` as they arrive, forwards
-the returned ``(event, raw)`` pairs to the caller, and at the end reads
-``decoder.message()``. Nothing here does I/O.
+HTTP request, makes a decoder for the stream (``decoder(name, ref=ref)``),
+feeds it body bytes as they arrive, forwards the returned ``ProviderChunk``s
+to the caller, and at the end reads ``decoder.message()``. Nothing here does
+I/O.
 """
 
 from __future__ import annotations
@@ -15,29 +16,34 @@ from typing import Any, Protocol
 from ..errors import ProviderError
 from ..model.catalog import ModelInfo
 from ..model.config import ProviderConfig
-from ..model.events import Event, ProviderChunk
+from ..model.events import ProviderChunk
 from ..model.http import HttpRequest
 from ..model.reply import AssistantMessage
 from ..model.request import Request
 
 
 class StreamDecoder(Protocol):
-    """Turns one response body into normalized events, incrementally.
+    """Turns one response body into the ``ProviderChunk``s of one stream, incrementally.
 
-    ``feed`` accepts any split of the body (even inside a UTF-8 character) and
-    returns the ``(event, raw)`` pairs completed so far, ``raw`` being the
-    decoded JSON of the SSE event that produced ``event``. It raises a
-    ``ProviderError`` subclass for an error event after the 200 (typed:
-    ``Overloaded``, ``RateLimited``, ...) and ``InvalidStreamData`` for bytes
-    that break the protocol. ``close`` is called at the end of the body: it
-    flushes what is pending and raises ``StreamInterrupted`` if the stream
-    ended before its final event. ``message()`` is the accumulated reply so
-    far (partial after an error). ``complete`` turns true once the terminal
-    event arrived; a transport error after that does not fail the stream.
+    A decoder is made for one stream (``Provider.decoder(name, ref=ref)``):
+    every chunk it returns carries that ``ref``. ``feed`` accepts any split
+    of the body (even inside a UTF-8 character) and returns the chunks
+    completed so far; a chunk's ``raw`` is the decoded JSON of the SSE event
+    that produced its event (decoded when first read; several chunks may
+    share one SSE event, and events made at the end of the body have
+    ``raw=None``). ``feed`` raises a ``ProviderError`` subclass for an error
+    event after the 200 (typed: ``Overloaded``, ``RateLimited``, ...) and
+    ``InvalidStreamData`` for bytes that break the protocol. ``close`` is
+    called at the end of the body: it flushes what is pending (returning its
+    chunks) and raises ``StreamInterrupted`` if the stream ended before its
+    final event. ``message()`` is the accumulated reply so far (partial
+    after an error). ``complete`` turns true once the terminal event
+    arrived; a transport error after that does not fail the stream.
 
     When an error event arrives in a ``feed`` call that also completed other
-    events, ``feed`` returns those events and ``error`` holds the error at
-    once; the next ``feed`` or ``close`` raises it (so no delta is lost).
+    events, ``feed`` returns those events' chunks and ``error`` holds the
+    error at once; the next ``feed`` or ``close`` raises it (so no delta is
+    lost).
     """
 
     @property
@@ -46,17 +52,9 @@ class StreamDecoder(Protocol):
     @property
     def error(self) -> ProviderError | None: ...
 
-    def feed(self, data: bytes) -> list[tuple[Event, Any]]: ...
+    def feed(self, data: bytes) -> list[ProviderChunk]: ...
 
-    def close(self) -> list[tuple[Event, Any]]: ...
-
-    def feed_chunks(self, data: bytes, ref: Any) -> list[ProviderChunk]:
-        """``feed`` as ready ``ProviderChunk``s of stream ``ref`` (what the stream task sends)."""
-        ...
-
-    def close_chunks(self, ref: Any) -> list[ProviderChunk]:
-        """``close`` as ``ProviderChunk``s of stream ``ref``."""
-        ...
+    def close(self) -> list[ProviderChunk]: ...
 
     def message(self) -> AssistantMessage: ...
 
@@ -75,8 +73,9 @@ class Provider(Protocol):
         """URL, headers (auth included) and body for a streaming call."""
         ...
 
-    def decoder(self, provider: str | None = None) -> StreamDecoder:
-        """A fresh decoder for one response; ``provider`` names it in errors (default: kind)."""
+    def decoder(self, provider: str | None = None, *, ref: Any = None) -> StreamDecoder:
+        """A fresh decoder for one response of stream ``ref`` (the ``ref`` of its chunks);
+        ``provider`` names it in errors (default: kind)."""
         ...
 
     def error_from_response(

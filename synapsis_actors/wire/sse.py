@@ -54,6 +54,10 @@ class ServerSentEvent(NamedTuple):
     retry: int | None = None
 
 
+# ``ServerSentEvent(...)`` without the generated ``__new__``'s extra call.
+_new = tuple.__new__
+
+
 def _preview(raw: bytes | str) -> bytes | str:
     return raw[:_PREVIEW]
 
@@ -63,9 +67,7 @@ class SSEDecoder:
 
     ``feed(data)`` returns the ``ServerSentEvent`` objects completed by
     ``data``; ``close()`` flushes the last line and event at the end of the
-    body. ``feed_raw`` / ``close_raw`` are the allocation-lean twins used by
-    the provider decoders: they return ``(event_type, data, last_event_id)``
-    tuples. Raises ``InvalidStreamData`` when a size limit is exceeded; after
+    body. Raises ``InvalidStreamData`` when a size limit is exceeded; after
     that the decoder must not be used again.
     """
 
@@ -112,23 +114,65 @@ class SSEDecoder:
     # ------------------------------------------------------------ public API
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
-        """Decode ``data``; return the events it completed (possibly none)."""
-        raw = self.feed_raw(data)
-        retry = self.retry
-        new = tuple.__new__
-        return [new(ServerSentEvent, (e, d, i, retry)) for e, d, i in raw]
+        """Decode ``data``; return the events it completed (possibly none).
+
+        The usual network chunk is exactly one whole event: an optional
+        ``event: <type>`` line, one ``data: <value>`` line and the blank line,
+        LF only, with nothing pending from earlier chunks (servers write one
+        event per chunk). That shape is recognised here by positions, without
+        the general line machinery; any other chunk takes the general path.
+        """
+        if not (
+            self._pending
+            or self._skip_lf
+            or self._bom
+            or self._data
+            or self._event
+            or len(data) > self._max_line
+        ):
+            # Positions instead of a split: no list and no per-line strings.
+            text = data.decode("utf-8", "replace")
+            end = len(text) - 2  # where the blank line's two LFs start
+            first = text.find("\n")
+            if first == end:  # "data: <value>\n\n"
+                start, event = 6, "message"
+            elif text.find("\n", first + 1) == end and text.startswith("event: "):
+                start, event = first + 7, text[7:first] or "message"
+            else:
+                start = -1
+            if (
+                start > 0
+                and text[end + 1] == "\n"
+                and text.startswith("data: ", start - 6)
+                and "\r" not in text
+                and end - start + 6 <= self._max_event
+            ):
+                return [
+                    _new(ServerSentEvent, (event, text[start:end], self.last_event_id, self.retry))
+                ]
+        return self._feed_lines(data)
 
     def close(self) -> list[ServerSentEvent]:
         """End of body: dispatch a pending line and event. The decoder is reset."""
-        raw = self.close_raw()
-        retry = self.retry
-        new = tuple.__new__
-        return [new(ServerSentEvent, (e, d, i, retry)) for e, d, i in raw]
+        lines: list[str] = []
+        if self._pending:
+            text = b"".join(self._pending).decode("utf-8", "replace")
+            self._pending = []
+            self._pending_size = 0
+            if self._bom:
+                self._bom = False
+                if text[:1] == "\ufeff":
+                    text = text[1:]
+            lines.append(text)
+        # The blank line the body did not send: dispatch what is buffered.
+        lines.append("")
+        self._skip_lf = False
+        return self._process(lines)
 
-    # ------------------------------------------------------------ lean API
+    # ------------------------------------------------------------ internals
 
-    def feed_raw(self, data: bytes) -> list[tuple[str, str, str]]:
-        """Like ``feed`` but returns ``(event_type, data, last_event_id)`` tuples."""
+    def _feed_lines(self, data: bytes) -> list[ServerSentEvent]:
+        """``feed`` for any chunk: split into lines, then ``_process``."""
         if not data:
             return []
         if self._skip_lf:
@@ -181,64 +225,8 @@ class SSEDecoder:
                     self._too_long_line(line)
         return self._process(lines)
 
-    def feed_one(self, data: bytes) -> list[tuple[str, str, str]] | None:
-        """``feed_raw`` for the usual network chunk, or None to use ``feed_raw``.
-
-        The usual chunk is exactly one whole event: an optional ``event: <type>``
-        line, one ``data: <value>`` line and the blank line, LF only, with
-        nothing pending from earlier chunks. Servers write one event per chunk,
-        so this skips the general line machinery for nearly every event; any
-        other shape returns None (and changes nothing).
-        """
-        if (
-            self._pending
-            or self._skip_lf
-            or self._bom
-            or self._data
-            or self._event
-            or len(data) > self._max_line
-        ):
-            return None
-        # Positions instead of a split: no list and no per-line strings.
-        text = data.decode("utf-8", "replace")
-        end = len(text) - 2  # where the blank line's two LFs start
-        first = text.find("\n")
-        if first == end:  # "data: <value>\n\n"
-            start, event = 6, "message"
-        elif text.find("\n", first + 1) == end and text.startswith("event: "):
-            start, event = first + 7, text[7:first] or "message"
-        else:
-            return None
-        if (
-            text[end + 1] != "\n"
-            or not text.startswith("data: ", start - 6)
-            or "\r" in text
-            or end - start + 6 > self._max_event
-        ):
-            return None
-        return [(event, text[start:end], self.last_event_id)]
-
-    def close_raw(self) -> list[tuple[str, str, str]]:
-        """Like ``close`` but returns ``(event_type, data, last_event_id)`` tuples."""
-        lines: list[str] = []
-        if self._pending:
-            text = b"".join(self._pending).decode("utf-8", "replace")
-            self._pending = []
-            self._pending_size = 0
-            if self._bom:
-                self._bom = False
-                if text[:1] == "\ufeff":
-                    text = text[1:]
-            lines.append(text)
-        # The blank line the body did not send: dispatch what is buffered.
-        lines.append("")
-        self._skip_lf = False
-        return self._process(lines)
-
-    # ------------------------------------------------------------ internals
-
-    def _process(self, lines: list[str]) -> list[tuple[str, str, str]]:
-        out: list[tuple[str, str, str]] = []
+    def _process(self, lines: list[str]) -> list[ServerSentEvent]:
+        out: list[ServerSentEvent] = []
         data = self._data
         event = self._event
         size = self._size
@@ -247,10 +235,14 @@ class SSEDecoder:
             if not line:
                 if data:
                     out.append(
-                        (
-                            event or "message",
-                            data[0] if len(data) == 1 else "\n".join(data),
-                            self.last_event_id,
+                        _new(
+                            ServerSentEvent,
+                            (
+                                event or "message",
+                                data[0] if len(data) == 1 else "\n".join(data),
+                                self.last_event_id,
+                                self.retry,
+                            ),
                         )
                     )
                     data = []

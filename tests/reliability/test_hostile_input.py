@@ -189,11 +189,13 @@ def drive(decoder: Any, chunks: list[bytes]) -> None:
     """Feed, close, read the message: only typed errors may come out."""
     try:
         for chunk in chunks:
-            decoder.feed(chunk)
+            for c in decoder.feed(chunk):
+                assert c.raw is None or isinstance(c.raw, dict)  # a lazy raw decodes
             if decoder.error is not None:
                 break
         else:
-            decoder.close()
+            for c in decoder.close():
+                assert c.raw is None or isinstance(c.raw, dict)
     except SynapsisError:
         pass
     message = decoder.message()  # always available, also after an error

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from synapsis_actors.errors import ProviderError
-from synapsis_actors.model.events import Event
+from synapsis_actors.model.events import Event, ProviderChunk
 from synapsis_actors.model.reply import AssistantMessage
 from synapsis_actors.wire.protocol import StreamDecoder
 
@@ -54,17 +54,25 @@ class Outcome:
 
 
 def run(decoder: StreamDecoder, chunks: Sequence[bytes], *, close: bool = True) -> Outcome:
-    """Feed ``chunks`` then close; a raised ProviderError is captured, not raised."""
+    """Feed ``chunks`` then close; a raised ProviderError is captured, not raised.
+
+    The events are kept as ``(event, raw)`` pairs of the returned chunks.
+    """
     events: list[tuple[Event, Any]] = []
     error: ProviderError | None = None
     try:
         for chunk in chunks:
-            events.extend(decoder.feed(chunk))
+            events.extend(pairs(decoder.feed(chunk)))
         if close:
-            events.extend(decoder.close())
+            events.extend(pairs(decoder.close()))
     except ProviderError as exc:
         error = exc
     return Outcome(events, decoder.message(), error, decoder.complete)
+
+
+def pairs(chunks: Iterable[ProviderChunk]) -> list[tuple[Event, Any]]:
+    """``(event, raw)`` of each chunk."""
+    return [(c.event, c.raw) for c in chunks]
 
 
 def split_at(body: bytes, cuts: Iterable[int]) -> list[bytes]:

@@ -41,7 +41,7 @@ from synapsis_actors.wire import get_provider
 from synapsis_actors.wire.anthropic import AnthropicDecoder, AnthropicProvider, format_request
 from synapsis_actors.wire.errors import request_id
 
-from .streams import anthropic_sse, run, split_at
+from .streams import anthropic_sse, pairs, run, split_at
 
 
 def start(usage: dict[str, int] | None = None) -> dict[str, Any]:
@@ -433,7 +433,7 @@ def test_q4_error_in_the_same_chunk_is_raised_on_the_next_call() -> None:
     body = anthropic_sse(
         [start(), {"type": "error", "error": {"type": "overloaded_error", "message": "x"}}]
     )
-    events = dec.feed(body)
+    events = pairs(dec.feed(body))
     assert isinstance(events[0][0], MessageStart)
     assert isinstance(dec.error, Overloaded)  # visible at once
     with pytest.raises(Overloaded):

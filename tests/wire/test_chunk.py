@@ -79,20 +79,22 @@ def _anthropic_events() -> list[dict[str, Any]]:
 
 def test_anthropic_chunks_carry_the_json_of_their_sse_event() -> None:
     wire = _anthropic_events()
-    decoder = AnthropicDecoder()
-    chunks = decoder.feed_chunks(anthropic_sse(wire), "ref-1")
-    assert decoder.close_chunks("ref-1") == []
+    decoder = AnthropicDecoder(ref="ref-1")
+    chunks = decoder.feed(anthropic_sse(wire))
+    # ... kept as the text of one SSE event: the two chunks of message_start
+    # share the one string, not a serialization each.
+    assert chunks[0]._text is not None
+    assert chunks[0]._text is chunks[1]._text
+    assert decoder.close() == []
     assert all(c.ref == "ref-1" for c in chunks)
     # message_start gives two events (MessageStart, UsageUpdate): both carry it.
     assert [type(c.event) for c in chunks[:2]] == [MessageStart, UsageUpdate]
     assert chunks[0].raw == chunks[1].raw == wire[0]
     assert [c.raw for c in chunks[1:]] == wire
-    # The pair API gives the same events and raws.
-    pairs = AnthropicDecoder().feed(anthropic_sse(wire))
-    assert pairs == [(c.event, c.raw) for c in chunks]
-    # ... from one parse per SSE event: the two events of message_start share
-    # the one value (a second parse per chunk would give two equal dicts).
-    assert pairs[0][1] is pairs[1][1]
+    # Another decoder (default ref None) gives the same events and raws.
+    again = AnthropicDecoder().feed(anthropic_sse(wire))
+    assert [(c.event, c.raw) for c in again] == [(c.event, c.raw) for c in chunks]
+    assert all(c.ref is None for c in again)
 
 
 def test_openai_chunks_and_the_done_sentinel() -> None:
@@ -100,8 +102,9 @@ def test_openai_chunks_and_the_done_sentinel() -> None:
         {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"content": "Hi"}}]},
         {"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
     ]
-    decoder = OpenAIDecoder()
-    chunks = decoder.feed_chunks(openai_sse(wire), 7)
+    decoder = OpenAIDecoder(ref=7)
+    chunks = decoder.feed(openai_sse(wire))
+    assert all(c.ref == 7 for c in chunks)
     texts = [c for c in chunks if isinstance(c.event, TextDelta)]
     assert [c.event.text for c in texts] == ["Hi"]
     assert texts[0].raw == wire[0]
@@ -128,9 +131,9 @@ def test_events_made_at_the_end_of_the_body_have_no_raw() -> None:
         },
         {"type": "message_delta", "delta": {"stop_reason": "tool_use"}},
     ]
-    decoder = AnthropicDecoder()
-    decoder.feed_chunks(anthropic_sse(wire), "r")
-    last = decoder.close_chunks("r")
+    decoder = AnthropicDecoder(ref="r")
+    decoder.feed(anthropic_sse(wire))
+    last = decoder.close()
     assert [type(c.event).__name__ for c in last] == ["ToolCallEnd"]
     assert last[0].raw is None
     assert last[0].ref == "r"

@@ -40,7 +40,7 @@ from synapsis_actors.model.request import Message, Request
 from synapsis_actors.wire import get_provider
 from synapsis_actors.wire.anthropic import format_request
 
-from .streams import Outcome, run, split_at
+from .streams import Outcome, pairs, run, split_at
 
 pytestmark = pytest.mark.fixtures
 
@@ -110,8 +110,8 @@ async def fetch_ours(url: str, kind: str) -> Outcome:
         assert response.status_code == 200
         try:
             async for data in response.aiter_raw():
-                events.extend(decoder.feed(data))
-            events.extend(decoder.close())
+                events.extend(pairs(decoder.feed(data)))
+            events.extend(pairs(decoder.close()))
         except ProviderError as exc:
             error = exc
     return Outcome(events, decoder.message(), error, decoder.complete)

@@ -42,7 +42,7 @@ from synapsis_actors.wire.openai import (
 )
 from synapsis_actors.wire.profiles import PROFILES
 
-from .streams import openai_sse, run, split_at
+from .streams import openai_sse, pairs, run, split_at
 
 
 def chunk(
@@ -128,7 +128,7 @@ def decode(
 
 def test_o1_done_ends_the_stream_and_later_bytes_are_ignored() -> None:
     dec = OpenAIDecoder()
-    events = dec.feed(openai_sse(text_stream()))
+    events = pairs(dec.feed(openai_sse(text_stream())))
     assert dec.complete
     assert events[-1][0] == RawEvent("done")
     assert dec.feed(b"data: {broken after done\n\n") == []  # a reset after [DONE] is harmless

@@ -131,6 +131,15 @@ def test_p2_multiline_data_event_id_retry_comments() -> None:
     assert dec.last_event_id == "e1"
 
 
+def test_p2_an_event_carries_the_retry_in_force_when_dispatched() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"data: a\n\nretry: 5\ndata: b\n\n") == [
+        ServerSentEvent("message", "a", "", None),
+        ServerSentEvent("message", "b", "", 5),
+    ]
+    assert dec.feed(b"data: c\n\n") == [ServerSentEvent("message", "c", "", 5)]
+
+
 def test_p2_invalid_retry_and_nul_id_are_ignored() -> None:
     dec = SSEDecoder()
     dec.feed(b"retry: 12a\nid: a\x00b\ndata: x\n\n")
@@ -260,7 +269,17 @@ def test_fuzz_random_bytes_only_typed_errors(body: bytes, cuts: list[int]) -> No
         assert results[0] == results[1]
 
 
-# ------------------------------------------------------------ feed_one (fast path)
+# ------------------------------------------------------------ the one-event fast path of feed
+
+
+class _GeneralOnly(SSEDecoder):
+    """An SSEDecoder whose ``feed`` always takes the general line path."""
+
+    __slots__ = ()
+
+    def feed(self, data: bytes) -> list[ServerSentEvent]:
+        return self._feed_lines(data)
+
 
 _fast_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=40
@@ -275,32 +294,41 @@ _fast_text = st.text(
     tail=st.sampled_from([b"\n\n", b"\n", b"\r\n\r\n", b"\n\n\n", b"\n\ndata: x\n\n"]),
     previous=st.sampled_from([b"", b"data: partial", b": comment\n\n", b"event: x\n"]),
 )
-def test_feed_one_agrees_with_feed_raw_or_declines(
+def test_feed_fast_path_agrees_with_the_general_path(
     event: str | None, lines: list[str], field_sep: str, tail: bytes, previous: bytes
 ) -> None:
-    """Whatever the chunk and the state before it, ``feed_one`` either returns
-    exactly what ``feed_raw`` would, or None and leaves the decoder untouched."""
+    """Whatever the chunk and the state before it, ``feed`` (which takes the
+    fast path when the chunk is one whole event) returns exactly what the
+    general line path returns, and leaves the decoder in the same state."""
     head = "" if event is None else f"event{field_sep}{event}\n"
     body = "\n".join(f"data{field_sep}{line}" for line in lines)
     chunk = (head + body).encode() + tail
-    fast, slow = SSEDecoder(), SSEDecoder()
+    fast, slow = SSEDecoder(), _GeneralOnly()
     for dec in (fast, slow):
-        dec.feed_raw(b"\xef\xbb\xbf" + previous if previous else b": start\n\n")
-    got = fast.feed_one(chunk)
-    expected = slow.feed_raw(chunk)
-    if got is None:
-        got = fast.feed_raw(chunk)  # declined: the general path still gives the same
-    assert got == expected
-    assert fast.close_raw() == slow.close_raw()
+        dec.feed(b"\xef\xbb\xbf" + previous if previous else b": start\n\n")
+    assert fast.feed(chunk) == slow.feed(chunk)
+    assert fast.close() == slow.close()
 
 
-def test_feed_one_takes_the_usual_chunks() -> None:
+def test_feed_takes_the_usual_chunks_by_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    general: list[bytes] = []
+    feed_lines = SSEDecoder._feed_lines
+
+    def spy(self: SSEDecoder, data: bytes) -> list[ServerSentEvent]:
+        general.append(data)
+        return feed_lines(self, data)
+
+    monkeypatch.setattr(SSEDecoder, "_feed_lines", spy)
     dec = SSEDecoder()
-    dec.feed_raw(b": hello\n\n")  # past the BOM check
-    assert dec.feed_one(b'event: content_block_delta\ndata: {"a": 1}\n\n') == [
-        ("content_block_delta", '{"a": 1}', "")
+    dec.feed(b"retry: 10\n: hello\n\n")  # past the BOM check (the general path)
+    general.clear()
+    assert dec.feed(b'event: content_block_delta\ndata: {"a": 1}\n\n') == [
+        ServerSentEvent("content_block_delta", '{"a": 1}', "", 10)
     ]
-    assert dec.feed_one(b"data: [DONE]\n\n") == [("message", "[DONE]", "")]
-    # Anything else is declined: two events, CRLF, a comment, a partial event.
-    for chunk in (b"data: a\n\ndata: b\n\n", b"data: a\r\n\r\n", b": c\n\n", b"data: a\n"):
-        assert dec.feed_one(chunk) is None
+    assert dec.feed(b"data: [DONE]\n\n") == [ServerSentEvent("message", "[DONE]", "", 10)]
+    assert general == []
+    # Anything else takes the general path: two events, CRLF, a comment, a partial event.
+    others = (b"data: a\n\ndata: b\n\n", b"data: a\r\n\r\n", b": c\n\n", b"data: a\n")
+    for chunk in others:
+        dec.feed(chunk)
+    assert general == list(others)
