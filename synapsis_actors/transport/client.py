@@ -155,15 +155,9 @@ class RequestBuilder:
     ) -> httpx.Request:
         """The request; ``defaults`` are headers sent unless ``headers`` names them."""
         client = self._client
-        body = None if json is None else encode_json(json)
         if client.cookies:
-            return client.build_request(
-                method,
-                url,
-                headers=_body_headers(_with_defaults(headers, defaults), body),
-                content=body,
-                params=params or None,
-            )
+            return build_request(client, method, url, headers, json, params, defaults=defaults)
+        body = None if json is None else encode_json(json)
         key = (
             method,
             url,
@@ -217,6 +211,31 @@ class RequestBuilder:
             self._cache.clear()
         self._cache[key] = shape
         return shape
+
+
+def build_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    json: Any = None,
+    params: dict[str, str] | None = None,
+    *,
+    defaults: dict[str, str] | None = None,
+) -> httpx.Request:
+    """``client.build_request`` with the body encoded here (the path without the cache).
+
+    Everything the client configures (base URL, params, cookies, headers)
+    applies; ``defaults`` are headers sent unless ``headers`` names them.
+    """
+    body = None if json is None else encode_json(json)
+    return client.build_request(
+        method,
+        url,
+        headers=_body_headers(_with_defaults(headers, defaults), body),
+        content=body,
+        params=params or None,
+    )
 
 
 def encode_json(value: Any) -> bytes:

@@ -39,3 +39,13 @@ class BodyReadError(BodyFailed, httpx.ReadError):
 
     def __str__(self) -> str:
         return "ReadError"
+
+
+def body_failure(exc: httpx.TransportError) -> BodyFailed:
+    """The ``BodyFailed`` for an error httpx raised mid-body (worded as chunked.py words it)."""
+    if isinstance(exc, httpx.RemoteProtocolError) and str(exc):
+        # Bad framing or a cut body: say what arrived (the text quotes the bytes).
+        return BodyFramingError(str(exc))
+    if isinstance(exc, httpx.ReadError):
+        return BodyReadError(str(exc))
+    return BodyFailed(type(exc).__name__)

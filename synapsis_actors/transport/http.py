@@ -30,8 +30,21 @@ from . import fast_paths
 from ._httpcore_private import http2_owner, http2_stream, reset_http2_stream
 from ._httpx_private import connection_pool, httpcore_stream
 from .chunked import open_chunked_body
-from .client import RequestBuilder, encode_json, open_client, protect_secret, release_secret
-from .failures import BodyFailed, ConnectFailed, ConnectTimedOut, TransportFailure
+from .client import (
+    RequestBuilder,
+    build_request,
+    encode_json,
+    open_client,
+    protect_secret,
+    release_secret,
+)
+from .failures import (
+    BodyFailed,
+    ConnectFailed,
+    ConnectTimedOut,
+    TransportFailure,
+    body_failure,
+)
 
 __all__ = [
     "BodyFailed",
@@ -50,13 +63,6 @@ HttpClient = httpx.AsyncClient
 
 #: Upper bound on the (shielded) time spent closing one response.
 _CLOSE_GRACE = 2.0
-
-
-def _describe_body_failure(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.RemoteProtocolError) and str(exc):
-        # Bad framing or a cut body: say what arrived (the text quotes the bytes).
-        return f"RemoteProtocolError: {exc}"
-    return type(exc).__name__
 
 
 class Outgoing:
@@ -148,7 +154,7 @@ class Exchange:
         forgets the stream and keeps the connection for other streams, so the
         server would go on generating (and billing) the reply; when the body
         is not ``finished`` the stream is reset (RST_STREAM(CANCEL)) first,
-        if the fast paths are on (``fast_paths.py``).
+        on the library's own client with the fast paths on (``fast_paths.py``).
         """
         response = self._response
         if response.is_closed:
@@ -156,7 +162,7 @@ class Exchange:
             # it was closed before: the connection is back in the pool or gone.
             return
         with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
-            if not finished and response.http_version == "HTTP/2" and fast_paths.enabled():
+            if not finished and response.http_version == "HTTP/2" and self._fast:
                 pool_stream = httpcore_stream(response)
                 found = None if pool_stream is None else http2_stream(pool_stream)
                 if found is not None:
@@ -170,7 +176,7 @@ async def _converted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         async for chunk in chunks:
             yield chunk
     except httpx.TransportError as exc:
-        raise BodyFailed(_describe_body_failure(exc)) from exc
+        raise body_failure(exc) from exc
 
 
 class _H2Tracker:
@@ -261,15 +267,14 @@ class HttpTransport:
                 spec.method, spec.url, spec.headers, spec.json, spec.params, defaults=defaults
             )
         else:
-            headers = dict(defaults or {})
-            given = {name.lower() for name in spec.headers}
-            headers = {k: v for k, v in headers.items() if k.lower() not in given}
-            headers.update(spec.headers)
-            body = None if spec.json is None else encode_json(spec.json)
-            if body is not None and "content-type" not in {k.lower() for k in headers}:
-                headers["Content-Type"] = "application/json"
-            request = self.client.build_request(
-                spec.method, spec.url, headers=headers, content=body, params=spec.params or None
+            request = build_request(
+                self.client,
+                spec.method,
+                spec.url,
+                spec.headers,
+                spec.json,
+                spec.params,
+                defaults=defaults,
             )
         tracker = None
         if http2 and self.fast and request.url.scheme == "https":

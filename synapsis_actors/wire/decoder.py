@@ -1,4 +1,4 @@
-"""What both wire formats share: the decoder skeleton, URLs and auth headers.
+"""What both wire formats' decoders share: the JSON-event skeleton on top of SSE.
 
 ``JsonEventDecoder`` implements the ``StreamDecoder`` protocol on top of
 ``SSEDecoder``: ``feed`` parses each SSE event's JSON once and hands it to
