@@ -61,6 +61,7 @@ ENV_PRESETS: tuple[tuple[str, str, str | None], ...] = (
     ("mistral", "MISTRAL_API_KEY", None),
     ("together", "TOGETHER_API_KEY", None),
     ("azure", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"),
+    ("gemini", "GEMINI_API_KEY", "GEMINI_BASE_URL"),
 )
 
 
