@@ -7,8 +7,12 @@ Endpoints (as the real services spell them):
 * ``POST /v1/chat/completions`` and ``POST /chat/completions``: OpenAI chat
   completions, SSE with ``[DONE]`` when streaming (``stream_options.
   include_usage`` honoured), else the ``chat.completion`` JSON;
+* ``POST .../models/{model}:streamGenerateContent?alt=sse`` and
+  ``:generateContent``: Google Gemini (the Gemini API's ``/v1beta`` paths and
+  Vertex AI's ``.../publishers/google/models/...``), see ``gemini.py``;
 * ``GET /v1/models`` (and ``/models``): Anthropic's shape when the request
-  carries ``anthropic-version`` or ``x-api-key``, OpenAI's otherwise.
+  carries ``anthropic-version`` or ``x-api-key``, Google's for ``/v1beta/models``
+  or ``x-goog-api-key``, OpenAI's otherwise.
 
 Each chat request consumes one :class:`~.script.Step` (the FIFO queue
 first, then the default). While a body is being sent, a watcher task reads
@@ -20,6 +24,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import re
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Literal, TypeAlias
@@ -28,7 +33,7 @@ import attrs
 import trio
 
 from ..model.secrets import REDACTED
-from . import wire
+from . import gemini, wire
 from .echo import ChatView, echo_reply, view_request
 from .script import Fault, RawReply, Reply, Scriptable, Step, as_step
 from .wire import Flavor, WireEvent
@@ -210,6 +215,8 @@ class EmbeddedApp:
 
         # Any prefix before /chat/completions: Azure's /openai/deployments/NAME/...
         chat = path == "/v1/messages" or path.endswith("/chat/completions")
+        google = gemini.ROUTE.search(path) if flavor == "gemini" else None
+        chat = chat or google is not None
         models = path.endswith("/models")
         if not chat and not models:
             await responder.json(404, wire.error_body(flavor, 404, f"No route for {path}"))
@@ -219,6 +226,8 @@ class EmbeddedApp:
             message = (
                 "invalid x-api-key" if flavor == "anthropic" else "Incorrect API key provided."
             )
+            if flavor == "gemini":
+                message = "API key not valid. Please pass a valid API key."
             await responder.json(401, wire.error_body(flavor, 401, message))
         elif models:
             await responder.json(200, wire.models_body(flavor, self.models))
@@ -226,12 +235,28 @@ class EmbeddedApp:
             await responder.json(
                 400, wire.error_body(flavor, 400, "The request body is not a JSON object.")
             )
+        elif google is not None:
+            await self._gemini(responder, google, body, len(raw))
         elif not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
             await responder.json(
                 400, wire.error_body(flavor, 400, "model and messages are required.")
             )
         else:
             await responder.chat(flavor, view_request(flavor, body, len(raw)), self._next_step())
+
+    async def _gemini(
+        self, responder: _Responder, route: re.Match[str], body: Mapping[str, Any], size: int
+    ) -> None:
+        if not isinstance(body.get("contents"), list):
+            await responder.json(400, gemini.error_body(400, "contents is required."))
+            return
+        problem = gemini.signature_problem(body)
+        if problem is not None:
+            await responder.json(400, gemini.error_body(400, problem))
+            return
+        model, method = route.group(1), route.group(2)
+        view = gemini.view_request(body, model, method == "streamGenerateContent", size)
+        await responder.chat("gemini", view, self._next_step())
 
     def _record(self, response: ServedResponse) -> None:
         self.in_flight.pop(response.request_index, None)
@@ -474,6 +499,8 @@ def _route_flavor(path: str, headers: list[tuple[str, str]]) -> Flavor:
     if path.endswith("chat/completions"):
         return "openai"
     names = {k for k, _ in headers}
+    if gemini.ROUTE.search(path) or path.startswith("/v1beta/") or "x-goog-api-key" in names:
+        return "gemini"
     return "anthropic" if "anthropic-version" in names or "x-api-key" in names else "openai"
 
 
@@ -501,4 +528,6 @@ def _credential(headers: list[tuple[str, str]]) -> tuple[str | None, str | None]
         return "bearer", auth[7:].strip()
     if "api-key" in values:
         return "api-key", values["api-key"]
+    if "x-goog-api-key" in values:
+        return "x-goog-api-key", values["x-goog-api-key"]
     return None, None
