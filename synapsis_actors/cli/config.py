@@ -84,6 +84,7 @@ DEFAULT_MODELS: Mapping[str, str] = {
     "mistral": "mistral-small-latest",
     "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
     "ollama": "llama3.2",
+    "gemini": "gemini-2.5-flash",
 }
 
 _OPTION_FIELDS: Mapping[str, tuple[type, ...]] = {

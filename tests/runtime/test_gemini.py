@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -382,3 +386,31 @@ async def test_a_body_without_contents_is_a_400(http1: Served) -> None:
         response = await client.post("/v1beta/models/m:streamGenerateContent", json={"model": "m"})
     assert response.status_code == 400
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+_ANTHROPIC = 'kind="anthropic", base_url=local.anthropic_base_url, api_key="embedded"'
+_GEMINI = 'kind="gemini", base_url=local.base_url, api_key="embedded"'
+
+
+def test_the_agent_loop_example_runs_on_gemini(tmp_path: Path) -> None:
+    """docs/api.md's agent loop, with only its provider config switched to the gemini kind."""
+    text = _DOC.read_text(encoding="utf-8")
+    section = text.split("### Stream a reply, run the tool calls, loop", 1)[1]
+    code = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    assert code.count(_ANTHROPIC) == 1
+    script = tmp_path / "loop.py"
+    script.write_text(code.replace(_ANTHROPIC, _GEMINI), encoding="utf-8")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    env["PYTHONPATH"] = str(_DOC.parents[1])
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "I will call get_weather to answer that. [get_weather {'city': 'Paris'}]",
+        "-> tool_use, error=None",
+        "The tool returned: Sunny, 21 C in Paris. That is the whole answer from the embedded "
+        "local provider.",
+        "-> end_turn, error=None",
+    ]
