@@ -219,28 +219,26 @@ class EmbeddedApp:
         chat = chat or google is not None
         models = path.endswith("/models")
         if not chat and not models:
-            await responder.json(404, wire.error_body(flavor, 404, f"No route for {path}"))
+            await responder.json(404, _error_body(flavor, 404, f"No route for {path}"))
         elif (chat and method != "POST") or (models and method != "GET"):
-            await responder.json(405, wire.error_body(flavor, 405, f"{method} not allowed"))
+            await responder.json(405, _error_body(flavor, 405, f"{method} not allowed"))
         elif accepted is False:
             message = (
                 "invalid x-api-key" if flavor == "anthropic" else "Incorrect API key provided."
             )
             if flavor == "gemini":
                 message = "API key not valid. Please pass a valid API key."
-            await responder.json(401, wire.error_body(flavor, 401, message))
+            await responder.json(401, _error_body(flavor, 401, message))
         elif models:
-            await responder.json(200, wire.models_body(flavor, self.models))
+            await responder.json(200, _models_body(flavor, self.models))
         elif not isinstance(body, Mapping):
             await responder.json(
-                400, wire.error_body(flavor, 400, "The request body is not a JSON object.")
+                400, _error_body(flavor, 400, "The request body is not a JSON object.")
             )
         elif google is not None:
             await self._gemini(responder, google, body, len(raw))
         elif not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
-            await responder.json(
-                400, wire.error_body(flavor, 400, "model and messages are required.")
-            )
+            await responder.json(400, _error_body(flavor, 400, "model and messages are required."))
         else:
             await responder.chat(flavor, view_request(flavor, body, len(raw)), self._next_step())
 
@@ -389,15 +387,13 @@ class _Responder:
         ctx = self._context(view, reply)
         if not view.stream:
             await self._start(200, "application/json", extra)
-            data = wire.json_bytes(wire.body_for(flavor, reply, ctx))
+            data = wire.json_bytes(_body_for(flavor, reply, ctx))
             # A truncated JSON body is its first half: valid HTTP, invalid JSON.
             half = len(data) // 2
             events = [WireEvent(data[:half], "content"), WireEvent(data[half:], "final")]
             return await self._stream(flavor, events, fault, step.delay, ctx)
         await self._start(200, "text/event-stream; charset=utf-8", extra)
-        return await self._stream(
-            flavor, wire.events_for(flavor, reply, ctx), fault, step.delay, ctx
-        )
+        return await self._stream(flavor, _events_for(flavor, reply, ctx), fault, step.delay, ctx)
 
     def _context(self, view: ChatView, reply: Reply | None) -> wire.RenderContext:
         n = self.record.index
@@ -424,7 +420,7 @@ class _Responder:
             await self._body(fault.body)
             await self._end()
             return "complete"
-        payload = fault.body if fault.body is not None else wire.error_body(flavor, status)
+        payload = fault.body if fault.body is not None else _error_body(flavor, status)
         return await self._json(status, payload, extra)
 
     async def _stream(
@@ -441,13 +437,13 @@ class _Responder:
             if fault.malformed_at == position:
                 await self._body(fault.malformed_data)
             if fault.oversized_line is not None and fault.oversized_at == position:
-                await self._body(wire.oversized_event(flavor, fault.oversized_line, ctx))
+                await self._body(_oversized_event(flavor, fault.oversized_line, ctx))
             if fault.stall_after == position:
                 await self._stall(flavor, fault)
             if fault.drop_after == position:
                 return await self._drop(fault)
             if fault.error_event_at == position:
-                await self._body(wire.error_event(flavor, fault))
+                await self._body(_error_event(flavor, fault))
                 break
             if position == len(events):
                 break
@@ -467,7 +463,7 @@ class _Responder:
             await trio.sleep(nap)
             remaining -= nap
             if remaining > 0 or fault.stall_for is None:
-                await self._body(wire.keepalive(flavor), count=False)
+                await self._body(_keepalive(flavor), count=False)
 
     async def _drop(self, fault: Fault) -> Outcome:
         self._record("dropped")
@@ -531,3 +527,41 @@ def _credential(headers: list[tuple[str, str]]) -> tuple[str | None, str | None]
     if "x-goog-api-key" in values:
         return "x-goog-api-key", values["x-goog-api-key"]
     return None, None
+
+
+# The renderers by flavor: ``wire.py`` renders Anthropic and OpenAI, ``gemini.py``
+# Gemini (which builds on ``wire.py``, so the choice is made here).
+
+
+def _events_for(flavor: Flavor, reply: Reply, ctx: wire.RenderContext) -> list[WireEvent]:
+    return gemini.events(reply, ctx) if flavor == "gemini" else wire.events_for(flavor, reply, ctx)
+
+
+def _body_for(flavor: Flavor, reply: Reply, ctx: wire.RenderContext) -> dict[str, Any]:
+    if flavor == "gemini":
+        return gemini.response_body(reply, ctx)
+    return wire.body_for(flavor, reply, ctx)
+
+
+def _error_body(flavor: Flavor, status: int, message: str | None = None) -> dict[str, Any]:
+    if flavor == "gemini":
+        return gemini.error_body(status, message)
+    return wire.error_body(flavor, status, message)
+
+
+def _error_event(flavor: Flavor, fault: Fault) -> bytes:
+    return gemini.error_event(fault) if flavor == "gemini" else wire.error_event(flavor, fault)
+
+
+def _keepalive(flavor: Flavor) -> bytes:
+    return gemini.keepalive() if flavor == "gemini" else wire.keepalive(flavor)
+
+
+def _oversized_event(flavor: Flavor, size: int, ctx: wire.RenderContext) -> bytes:
+    if flavor == "gemini":
+        return gemini.oversized_event(size, ctx)
+    return wire.oversized_event(flavor, size, ctx)
+
+
+def _models_body(flavor: Flavor, models: tuple[str, ...]) -> dict[str, Any]:
+    return gemini.models_body(models) if flavor == "gemini" else wire.models_body(flavor, models)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from .echo import ChatView, OfferedTool
@@ -263,8 +264,13 @@ def response_body(reply: Reply, ctx: RenderContext) -> dict[str, Any]:
     }
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
+def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     """Google's error body: ``{"error": {"code", "message", "status"}}``."""
+    if message is None:
+        try:
+            message = HTTPStatus(status).phrase
+        except ValueError:
+            message = f"HTTP {status}"
     return {
         "error": {
             "code": status,

@@ -1,5 +1,5 @@
 """Render normalized replies to the vendors' bytes: Anthropic Messages and OpenAI chat
-(Gemini's rendering is in ``gemini.py``, reached through the dispatchers at the end).
+(Gemini's rendering is in ``gemini.py``; ``app.py`` picks it for the "gemini" flavor).
 
 Shapes follow what the real services send (field order, ``null`` fields,
 ``ping`` after the first block, cumulative usage in ``message_delta``, the
@@ -426,54 +426,29 @@ def openai_keepalive() -> bytes:
 
 
 def events_for(flavor: Flavor, reply: Reply, ctx: RenderContext) -> list[WireEvent]:
-    if flavor == "gemini":
-        # Imported here, not at the top: gemini.py builds on this module.
-        from . import gemini
-
-        return gemini.events(reply, ctx)
     return anthropic_events(reply, ctx) if flavor == "anthropic" else openai_events(reply, ctx)
 
 
 def body_for(flavor: Flavor, reply: Reply, ctx: RenderContext) -> dict[str, Any]:
-    if flavor == "gemini":
-        from . import gemini
-
-        return gemini.response_body(reply, ctx)
     return anthropic_message(reply, ctx) if flavor == "anthropic" else openai_completion(reply, ctx)
 
 
 def error_body(flavor: Flavor, status: int, message: str | None = None) -> dict[str, Any]:
-    if flavor == "gemini":
-        from . import gemini
-
-        return gemini.error_body(status, message or _reason(status))
     return (
         anthropic_error(status, message) if flavor == "anthropic" else openai_error(status, message)
     )
 
 
 def error_event(flavor: Flavor, fault: Fault) -> bytes:
-    if flavor == "gemini":
-        from . import gemini
-
-        return gemini.error_event(fault)
     return anthropic_error_event(fault) if flavor == "anthropic" else openai_error_event(fault)
 
 
 def keepalive(flavor: Flavor) -> bytes:
-    if flavor == "gemini":
-        from . import gemini
-
-        return gemini.keepalive()
     return anthropic_keepalive() if flavor == "anthropic" else openai_keepalive()
 
 
 def oversized_event(flavor: Flavor, size: int, ctx: RenderContext) -> bytes:
     """A valid-JSON ``data:`` line of ``size`` bytes (or the least possible), then a blank line."""
-    if flavor == "gemini":
-        from . import gemini
-
-        return gemini.oversized_event(size, ctx)
     if flavor == "anthropic":
         base: dict[str, Any] = {"type": "ping", "padding": ""}
         head = b"event: ping\n"
@@ -494,10 +469,6 @@ def oversized_event(flavor: Flavor, size: int, ctx: RenderContext) -> bytes:
 
 def models_body(flavor: Flavor, models: tuple[str, ...]) -> dict[str, Any]:
     """``GET /v1/models`` in the vendor's shape."""
-    if flavor == "gemini":
-        from . import gemini
-
-        return gemini.models_body(models)
     if flavor == "anthropic":
         data = [
             {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
