@@ -414,3 +414,20 @@ def test_the_agent_loop_example_runs_on_gemini(tmp_path: Path) -> None:
         "local provider.",
         "-> end_turn, error=None",
     ]
+
+
+async def test_a_stalled_stream_trips_the_idle_limit(
+    http1: Served, rt: sa.Runtime, autojump_clock: trio.testing.MockClock
+) -> None:
+    # 3 chunks, then only SSE comments every second for a minute: the idle limit trips.
+    http1.server.enqueue(
+        Step(
+            reply=Reply(text="one two three four five"),
+            fault=Fault(stall_after=3, stall_for=60, keepalive_every=1),
+        )
+    )
+    await rt.providers.register("g", config(http1, idle_timeout=3.0))
+    with pytest.raises(sa.StreamStalled) as info:
+        await sa.complete(rt, "g", ask("hi"))
+    assert info.value.limit == "idle"
+    assert len(http1.server.requests) == 1  # never retried after the first event
