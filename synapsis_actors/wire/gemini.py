@@ -303,17 +303,16 @@ def _str(value: Any, field: str) -> str:
     raise TypeError(f"{field} is not a string: {type(value).__name__}")
 
 
-def _count(usage: dict[str, Any], field: str) -> int:
-    value = usage.get(field)
-    return value if type(value) is int else 0
-
-
 def usage_of(usage: dict[str, Any]) -> Usage:
     """One ``usageMetadata`` report as ``Usage`` (see the module docstring)."""
+    get = usage.get
+    prompt, tools = get("promptTokenCount", 0), get("toolUsePromptTokenCount", 0)
+    output, thoughts = get("candidatesTokenCount", 0), get("thoughtsTokenCount", 0)
+    cached = get("cachedContentTokenCount", 0)
     return Usage(
-        _count(usage, "promptTokenCount") + _count(usage, "toolUsePromptTokenCount"),
-        _count(usage, "candidatesTokenCount") + _count(usage, "thoughtsTokenCount"),
-        _count(usage, "cachedContentTokenCount"),
+        (prompt if type(prompt) is int else 0) + (tools if type(tools) is int else 0),
+        (output if type(output) is int else 0) + (thoughts if type(thoughts) is int else 0),
+        cached if type(cached) is int else 0,
         0,
     )
 
@@ -423,6 +422,7 @@ class GeminiDecoder(JsonEventDecoder):
         self._id_prefix = f"gemini_{secrets.token_hex(4)}_"
         self._streamed: _StreamedCall | None = None
         self._finished = False
+        self._usage_raw: Any = None  # the last usageMetadata seen
 
     def feed(self, data: bytes) -> list[ProviderChunk]:
         if not self._seen and len(self._head) < _HEAD_LIMIT:
@@ -445,11 +445,14 @@ class GeminiDecoder(JsonEventDecoder):
         # Usage first: a chunk that ends the stream with an error still counts.
         usage = obj.get("usageMetadata")
         changed: Usage | None = None
-        if usage and any(field in usage for field in _USAGE_COUNTS):
-            new = usage_of(usage)
-            if new != self._acc.usage:
-                self._acc.set_usage(new)
-                changed = new
+        # Most chunks repeat the previous report: one dict comparison skips them.
+        if usage and usage != self._usage_raw:
+            self._usage_raw = usage
+            if any(field in usage for field in _USAGE_COUNTS):
+                new = usage_of(usage)
+                if new != self._acc.usage:
+                    self._acc.set_usage(new)
+                    changed = new
         candidates = obj.get("candidates")
         if candidates:
             for candidate in candidates:
