@@ -67,6 +67,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import cattrs
+
 from ..errors import APIStatusError, ConfigError, MalformedToolCall, ProviderError
 from ..model.catalog import ModelInfo
 from ..model.config import ProviderConfig
@@ -86,7 +88,6 @@ from ..model.events import (
 from ..model.http import HttpRequest
 from ..model.parts import (
     ImagePart,
-    Part,
     RawBlockPart,
     TextPart,
     ThinkingPart,
@@ -134,25 +135,41 @@ def _image(part: ImagePart) -> dict[str, Any]:
     return {"inlineData": {"mimeType": part.media_type, "data": part.data or ""}}
 
 
-def _model_part(part: Part) -> dict[str, Any] | None:
-    """One part of an assistant (``model``) turn, as Gemini sent it."""
-    if isinstance(part, TextPart):
-        return _signed({"text": part.text}, part.signature)
-    if isinstance(part, ToolUsePart):
-        call: dict[str, Any] = {"name": encode_tool_name(part.name), "args": part.input}
-        wire_id = _wire_id(part.id)
-        if wire_id is not None:
-            call["id"] = wire_id
-        return _signed({"functionCall": call}, part.signature)
-    if isinstance(part, ThinkingPart):
-        if part.redacted:
-            return None  # Anthropic's encrypted reasoning: no Gemini form
-        return _signed({"text": part.text, "thought": True}, part.signature)
-    if isinstance(part, RawBlockPart):
-        return dict(part.data) if part.wire == "gemini" else None
-    if isinstance(part, ImagePart):
-        return _image(part)
-    return None  # a tool result in an assistant turn has no Gemini form
+def _function_call(part: ToolUsePart) -> dict[str, Any]:
+    call: dict[str, Any] = {"name": encode_tool_name(part.name), "args": part.input}
+    wire_id = _wire_id(part.id)
+    if wire_id is not None:
+        call["id"] = wire_id
+    return _signed({"functionCall": call}, part.signature)
+
+
+def _thought(part: ThinkingPart) -> dict[str, Any] | None:
+    if part.redacted:
+        return None  # Anthropic's encrypted reasoning: no Gemini form
+    return _signed({"text": part.text, "thought": True}, part.signature)
+
+
+#: The converter for this wire format: the parts of an assistant (``model``)
+#: turn, as Gemini sent them, and tools. Tool results need their call, so
+#: ``_contents`` writes them.
+converter = cattrs.Converter()
+converter.register_unstructure_hook(TextPart, lambda p: _signed({"text": p.text}, p.signature))
+converter.register_unstructure_hook(ImagePart, _image)
+converter.register_unstructure_hook(ToolUsePart, _function_call)
+converter.register_unstructure_hook(ThinkingPart, _thought)
+converter.register_unstructure_hook(
+    RawBlockPart, lambda p: dict(p.data) if p.wire == "gemini" else None
+)
+# A tool result in an assistant turn has no Gemini form.
+converter.register_unstructure_hook(ToolResultPart, lambda p: None)
+converter.register_unstructure_hook(
+    Tool,
+    lambda t: {
+        "name": encode_tool_name(t.name),
+        "description": t.description,
+        "parametersJsonSchema": t.input_schema,
+    },
+)
 
 
 class _Call:
@@ -193,7 +210,7 @@ def _contents(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
                 latest = calls
                 by_id.update((c.id, c) for c in calls if c.id)
             for part in message.content:
-                wire = _model_part(part)
+                wire = converter.unstructure(part)
                 if wire is not None:
                     parts.append(wire)
             contents.append({"role": "model", "parts": parts})
@@ -223,14 +240,6 @@ def _contents(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return contents
 
 
-def _declaration(tool: Tool) -> dict[str, Any]:
-    return {
-        "name": encode_tool_name(tool.name),
-        "description": tool.description,
-        "parametersJsonSchema": tool.input_schema,
-    }
-
-
 def _tool_config(choice: str) -> dict[str, Any]:
     if choice in ("auto", "none"):
         return {"functionCallingConfig": {"mode": choice.upper()}}
@@ -247,7 +256,8 @@ def format_request(request: Request) -> dict[str, Any]:
     if request.system:
         body["systemInstruction"] = {"parts": [{"text": request.system}]}
     if request.tools:
-        body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
+        declarations = [converter.unstructure(t) for t in request.tools]
+        body["tools"] = [{"functionDeclarations": declarations}]
     if request.tool_choice:
         body["toolConfig"] = _tool_config(request.tool_choice)
     config: dict[str, Any] = {}
