@@ -230,7 +230,7 @@ class EmbeddedApp:
                 message = "API key not valid. Please pass a valid API key."
             await responder.json(401, _error_body(flavor, 401, message))
         elif models:
-            await responder.json(200, _models_body(flavor, self.models))
+            await responder.json(200, _models_body(flavor, self.models, path))
         elif not isinstance(body, Mapping):
             await responder.json(
                 400, _error_body(flavor, 400, "The request body is not a JSON object.")
@@ -495,7 +495,8 @@ def _route_flavor(path: str, headers: list[tuple[str, str]]) -> Flavor:
     if path.endswith("chat/completions"):
         return "openai"
     names = {k for k, _ in headers}
-    if gemini.ROUTE.search(path) or path.startswith("/v1beta/") or "x-goog-api-key" in names:
+    google_path = path.startswith("/v1beta/") or "/publishers/google/" in path
+    if gemini.ROUTE.search(path) or google_path or "x-goog-api-key" in names:
         return "gemini"
     return "anthropic" if "anthropic-version" in names or "x-api-key" in names else "openai"
 
@@ -563,5 +564,7 @@ def _oversized_event(flavor: Flavor, size: int, ctx: wire.RenderContext) -> byte
     return wire.oversized_event(flavor, size, ctx)
 
 
-def _models_body(flavor: Flavor, models: tuple[str, ...]) -> dict[str, Any]:
-    return gemini.models_body(models) if flavor == "gemini" else wire.models_body(flavor, models)
+def _models_body(flavor: Flavor, models: tuple[str, ...], path: str) -> dict[str, Any]:
+    if flavor == "gemini":
+        return gemini.models_body(models, vertex="/publishers/google/" in path)
+    return wire.models_body(flavor, models)

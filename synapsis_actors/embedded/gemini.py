@@ -296,8 +296,10 @@ def oversized_event(size: int, ctx: RenderContext) -> bytes:
     return b"data: " + dumps(base).encode() + b"\r\n\r\n"
 
 
-def models_body(models: tuple[str, ...]) -> dict[str, Any]:
-    """``GET /v1beta/models`` in Google's shape."""
+def models_body(models: tuple[str, ...], *, vertex: bool = False) -> dict[str, Any]:
+    """``GET /v1beta/models`` in Google's shape (Vertex: ``publisherModels``)."""
+    if vertex:
+        return {"publisherModels": [{"name": f"publishers/google/models/{m}"} for m in models]}
     return {
         "models": [
             {

@@ -431,3 +431,34 @@ async def test_a_stalled_stream_trips_the_idle_limit(
         await sa.complete(rt, "g", ask("hi"))
     assert info.value.limit == "idle"
     assert len(http1.server.requests) == 1  # never retried after the first event
+
+
+async def test_vertex_round_trip_and_model_list(http1: Served, rt: sa.Runtime) -> None:
+    base = http1.server.base_url + "/v1/projects/p/locations/us-central1"
+    await rt.providers.register(
+        "v", sa.ProviderConfig(kind="vertex", base_url=base, api_key="ya29.access-token")
+    )
+    reply = await sa.complete(rt, "v", ask("Weather in Lima?", tools=[WEATHER]))
+    (call,) = reply.tool_calls
+    final = await sa.complete(
+        rt,
+        "v",
+        sa.Request(
+            model="gemini-3-pro-preview",
+            messages=[
+                sa.Message.user("Weather in Lima?"),
+                sa.Message.from_reply(reply),
+                sa.Message.tool_result(call.id, "mild"),
+            ],
+            tools=[WEATHER],
+        ),
+    )
+    assert final.text.startswith("The tool returned: mild.")
+    first = http1.server.requests[0]
+    assert first.path == (
+        "/v1/projects/p/locations/us-central1/publishers/google/models/"
+        "gemini-3-pro-preview:streamGenerateContent"
+    )
+    assert first.credential == "bearer"
+    assert [m.id for m in await rt.providers.models("v")] == ["embedded-echo"]
+    assert http1.server.requests[-1].path == "/v1beta1/publishers/google/models"
