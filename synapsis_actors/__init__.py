@@ -6,7 +6,7 @@ The layers, each readable apart, imports pointing only down:
   registry), which knows nothing of HTTP or LLMs;
 * ``model``: the provider-neutral data (requests, events, replies, config);
 * ``wire``: the vendor formats (Anthropic Messages, OpenAI-compatible chat
-  completions and their presets, SSE);
+  completions and their presets, Google Gemini, SSE);
 * ``transport``: the HTTP client (httpx), retries and the fast read paths;
 * ``runtime``: ``open_runtime``, ``open_stream`` and ``complete``, which put
   the layers above to work under supervision;

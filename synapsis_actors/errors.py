@@ -37,7 +37,9 @@ The hierarchy::
         ├── StreamError                the body went wrong after a 200
         │   ├── StreamInterrupted      ended early: .partial (AssistantMessage so far)
         │   ├── StreamStalled          a time limit tripped: .limit, .seconds
-        │   └── InvalidStreamData      bytes that are not the protocol: .received
+        │   ├── InvalidStreamData      bytes that are not the protocol: .received
+        │   └── MalformedToolCall      the model's tool call was unusable (Gemini
+        │                              MALFORMED_FUNCTION_CALL): .partial, .reason
         └── StreamCancelled            the caller left or cancel(ref) was called
 
 Not an error: ``synapsis_actors.otp.Shutdown`` (an ``Exception`` raised to exit
@@ -299,6 +301,22 @@ class InvalidStreamData(StreamError):
         super().__init__(message, **kw)
 
 
+class MalformedToolCall(StreamError):
+    """The provider reported that the model's tool call could not be used.
+
+    Gemini ends such a reply with ``finishReason: MALFORMED_FUNCTION_CALL``
+    (or ``UNEXPECTED_TOOL_CALL``) and no call. ``partial`` is the reply so
+    far, ``reason`` the vendor's finish reason; the message carries the
+    vendor's explanation. The request itself was fine: sending it again may
+    succeed.
+    """
+
+    def __init__(self, message: str, *, partial: Any = None, reason: str = "", **kw: Any) -> None:
+        self.partial = partial
+        self.reason = reason
+        super().__init__(message, **kw)
+
+
 class StreamCancelled(ProviderError):
     """The stream was cancelled by its caller (left the block, cancel scope, cancel(ref))."""
 
@@ -319,6 +337,7 @@ __all__ = [
     "ConfigError",
     "InvalidChildSpec",
     "InvalidStreamData",
+    "MalformedToolCall",
     "MaxChildrenReached",
     "NameTaken",
     "NoProcess",

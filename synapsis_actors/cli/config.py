@@ -61,6 +61,7 @@ ENV_PRESETS: tuple[tuple[str, str, str | None], ...] = (
     ("mistral", "MISTRAL_API_KEY", None),
     ("together", "TOGETHER_API_KEY", None),
     ("azure", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"),
+    ("gemini", "GEMINI_API_KEY", "GEMINI_BASE_URL"),
 )
 
 
@@ -83,6 +84,7 @@ DEFAULT_MODELS: Mapping[str, str] = {
     "mistral": "mistral-small-latest",
     "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
     "ollama": "llama3.2",
+    "gemini": "gemini-2.5-flash",
 }
 
 _OPTION_FIELDS: Mapping[str, tuple[type, ...]] = {

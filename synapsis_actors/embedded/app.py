@@ -7,8 +7,12 @@ Endpoints (as the real services spell them):
 * ``POST /v1/chat/completions`` and ``POST /chat/completions``: OpenAI chat
   completions, SSE with ``[DONE]`` when streaming (``stream_options.
   include_usage`` honoured), else the ``chat.completion`` JSON;
+* ``POST .../models/{model}:streamGenerateContent?alt=sse`` and
+  ``:generateContent``: Google Gemini (the Gemini API's ``/v1beta`` paths and
+  Vertex AI's ``.../publishers/google/models/...``), see ``gemini.py``;
 * ``GET /v1/models`` (and ``/models``): Anthropic's shape when the request
-  carries ``anthropic-version`` or ``x-api-key``, OpenAI's otherwise.
+  carries ``anthropic-version`` or ``x-api-key``, Google's for ``/v1beta/models``
+  or ``x-goog-api-key``, OpenAI's otherwise.
 
 Each chat request consumes one :class:`~.script.Step` (the FIFO queue
 first, then the default). While a body is being sent, a watcher task reads
@@ -20,6 +24,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import re
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Literal, TypeAlias
@@ -28,7 +33,7 @@ import attrs
 import trio
 
 from ..model.secrets import REDACTED
-from . import wire
+from . import gemini, wire
 from .echo import ChatView, echo_reply, view_request
 from .script import Fault, RawReply, Reply, Scriptable, Step, as_step
 from .wire import Flavor, WireEvent
@@ -210,28 +215,46 @@ class EmbeddedApp:
 
         # Any prefix before /chat/completions: Azure's /openai/deployments/NAME/...
         chat = path == "/v1/messages" or path.endswith("/chat/completions")
+        google = gemini.ROUTE.search(path) if flavor == "gemini" else None
+        chat = chat or google is not None
         models = path.endswith("/models")
         if not chat and not models:
-            await responder.json(404, wire.error_body(flavor, 404, f"No route for {path}"))
+            await responder.json(404, _error_body(flavor, 404, f"No route for {path}"))
         elif (chat and method != "POST") or (models and method != "GET"):
-            await responder.json(405, wire.error_body(flavor, 405, f"{method} not allowed"))
+            await responder.json(405, _error_body(flavor, 405, f"{method} not allowed"))
         elif accepted is False:
             message = (
                 "invalid x-api-key" if flavor == "anthropic" else "Incorrect API key provided."
             )
-            await responder.json(401, wire.error_body(flavor, 401, message))
+            if flavor == "gemini":
+                message = "API key not valid. Please pass a valid API key."
+            await responder.json(401, _error_body(flavor, 401, message))
         elif models:
-            await responder.json(200, wire.models_body(flavor, self.models))
+            await responder.json(200, _models_body(flavor, self.models, path))
         elif not isinstance(body, Mapping):
             await responder.json(
-                400, wire.error_body(flavor, 400, "The request body is not a JSON object.")
+                400, _error_body(flavor, 400, "The request body is not a JSON object.")
             )
+        elif google is not None:
+            await self._gemini(responder, google, body, len(raw))
         elif not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
-            await responder.json(
-                400, wire.error_body(flavor, 400, "model and messages are required.")
-            )
+            await responder.json(400, _error_body(flavor, 400, "model and messages are required."))
         else:
             await responder.chat(flavor, view_request(flavor, body, len(raw)), self._next_step())
+
+    async def _gemini(
+        self, responder: _Responder, route: re.Match[str], body: Mapping[str, Any], size: int
+    ) -> None:
+        if not isinstance(body.get("contents"), list):
+            await responder.json(400, gemini.error_body(400, "contents is required."))
+            return
+        problem = gemini.signature_problem(body)
+        if problem is not None:
+            await responder.json(400, gemini.error_body(400, problem))
+            return
+        model, method = route.group(1), route.group(2)
+        view = gemini.view_request(body, model, method == "streamGenerateContent", size)
+        await responder.chat("gemini", view, self._next_step())
 
     def _record(self, response: ServedResponse) -> None:
         self.in_flight.pop(response.request_index, None)
@@ -364,15 +387,13 @@ class _Responder:
         ctx = self._context(view, reply)
         if not view.stream:
             await self._start(200, "application/json", extra)
-            data = wire.json_bytes(wire.body_for(flavor, reply, ctx))
+            data = wire.json_bytes(_body_for(flavor, reply, ctx))
             # A truncated JSON body is its first half: valid HTTP, invalid JSON.
             half = len(data) // 2
             events = [WireEvent(data[:half], "content"), WireEvent(data[half:], "final")]
             return await self._stream(flavor, events, fault, step.delay, ctx)
         await self._start(200, "text/event-stream; charset=utf-8", extra)
-        return await self._stream(
-            flavor, wire.events_for(flavor, reply, ctx), fault, step.delay, ctx
-        )
+        return await self._stream(flavor, _events_for(flavor, reply, ctx), fault, step.delay, ctx)
 
     def _context(self, view: ChatView, reply: Reply | None) -> wire.RenderContext:
         n = self.record.index
@@ -399,7 +420,7 @@ class _Responder:
             await self._body(fault.body)
             await self._end()
             return "complete"
-        payload = fault.body if fault.body is not None else wire.error_body(flavor, status)
+        payload = fault.body if fault.body is not None else _error_body(flavor, status)
         return await self._json(status, payload, extra)
 
     async def _stream(
@@ -416,13 +437,13 @@ class _Responder:
             if fault.malformed_at == position:
                 await self._body(fault.malformed_data)
             if fault.oversized_line is not None and fault.oversized_at == position:
-                await self._body(wire.oversized_event(flavor, fault.oversized_line, ctx))
+                await self._body(_oversized_event(flavor, fault.oversized_line, ctx))
             if fault.stall_after == position:
                 await self._stall(flavor, fault)
             if fault.drop_after == position:
                 return await self._drop(fault)
             if fault.error_event_at == position:
-                await self._body(wire.error_event(flavor, fault))
+                await self._body(_error_event(flavor, fault))
                 break
             if position == len(events):
                 break
@@ -442,7 +463,7 @@ class _Responder:
             await trio.sleep(nap)
             remaining -= nap
             if remaining > 0 or fault.stall_for is None:
-                await self._body(wire.keepalive(flavor), count=False)
+                await self._body(_keepalive(flavor), count=False)
 
     async def _drop(self, fault: Fault) -> Outcome:
         self._record("dropped")
@@ -474,6 +495,9 @@ def _route_flavor(path: str, headers: list[tuple[str, str]]) -> Flavor:
     if path.endswith("chat/completions"):
         return "openai"
     names = {k for k, _ in headers}
+    google_path = path.startswith("/v1beta/") or "/publishers/google/" in path
+    if gemini.ROUTE.search(path) or google_path or "x-goog-api-key" in names:
+        return "gemini"
     return "anthropic" if "anthropic-version" in names or "x-api-key" in names else "openai"
 
 
@@ -501,4 +525,46 @@ def _credential(headers: list[tuple[str, str]]) -> tuple[str | None, str | None]
         return "bearer", auth[7:].strip()
     if "api-key" in values:
         return "api-key", values["api-key"]
+    if "x-goog-api-key" in values:
+        return "x-goog-api-key", values["x-goog-api-key"]
     return None, None
+
+
+# The renderers by flavor: ``wire.py`` renders Anthropic and OpenAI, ``gemini.py``
+# Gemini (which builds on ``wire.py``, so the choice is made here).
+
+
+def _events_for(flavor: Flavor, reply: Reply, ctx: wire.RenderContext) -> list[WireEvent]:
+    return gemini.events(reply, ctx) if flavor == "gemini" else wire.events_for(flavor, reply, ctx)
+
+
+def _body_for(flavor: Flavor, reply: Reply, ctx: wire.RenderContext) -> dict[str, Any]:
+    if flavor == "gemini":
+        return gemini.response_body(reply, ctx)
+    return wire.body_for(flavor, reply, ctx)
+
+
+def _error_body(flavor: Flavor, status: int, message: str | None = None) -> dict[str, Any]:
+    if flavor == "gemini":
+        return gemini.error_body(status, message)
+    return wire.error_body(flavor, status, message)
+
+
+def _error_event(flavor: Flavor, fault: Fault) -> bytes:
+    return gemini.error_event(fault) if flavor == "gemini" else wire.error_event(flavor, fault)
+
+
+def _keepalive(flavor: Flavor) -> bytes:
+    return gemini.keepalive() if flavor == "gemini" else wire.keepalive(flavor)
+
+
+def _oversized_event(flavor: Flavor, size: int, ctx: wire.RenderContext) -> bytes:
+    if flavor == "gemini":
+        return gemini.oversized_event(size, ctx)
+    return wire.oversized_event(flavor, size, ctx)
+
+
+def _models_body(flavor: Flavor, models: tuple[str, ...], path: str) -> dict[str, Any]:
+    if flavor == "gemini":
+        return gemini.models_body(models, vertex="/publishers/google/" in path)
+    return wire.models_body(flavor, models)

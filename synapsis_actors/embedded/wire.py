@@ -1,4 +1,5 @@
-"""Render normalized replies to the vendors' bytes: Anthropic Messages and OpenAI chat.
+"""Render normalized replies to the vendors' bytes: Anthropic Messages and OpenAI chat
+(Gemini's rendering is in ``gemini.py``; ``app.py`` picks it for the "gemini" flavor).
 
 Shapes follow what the real services send (field order, ``null`` fields,
 ``ping`` after the first block, cumulative usage in ``message_delta``, the
@@ -19,7 +20,7 @@ import attrs
 
 from .script import Fault, Reply
 
-Flavor: TypeAlias = Literal["anthropic", "openai"]
+Flavor: TypeAlias = Literal["anthropic", "openai", "gemini"]
 EventKind: TypeAlias = Literal["head", "content", "ping", "final"]
 
 _OPENAI_FINISH = {

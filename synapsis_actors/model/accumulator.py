@@ -160,7 +160,8 @@ class Accumulator:
         block.parts.append(text)
 
     def signature(self, index: int, signature: str) -> None:
-        # A signature covers the whole block: the last one sent wins.
+        # A signature covers the whole block: the last one sent wins. On a
+        # text or tool block (Gemini) it is that part's thought signature.
         self._block(index, "thinking").signature = signature
 
     def redacted(self, index: int, data: str) -> None:
@@ -239,7 +240,9 @@ class Accumulator:
                 text = "".join(block.parts)
                 if text:
                     texts.append(text)
-                    parts.append(TextPart(text))
+                if text or block.signature:
+                    # A signed empty part (Gemini) must go back as it came.
+                    parts.append(TextPart(text, signature=block.signature))
             elif kind == "thinking":
                 text = "".join(block.parts)
                 thinking.append(text)
@@ -252,7 +255,9 @@ class Accumulator:
             else:
                 call = block.call or self._finish_call(block)
                 calls.append(call)
-                parts.append(ToolUsePart(call.id, call.name, call.input or {}))
+                parts.append(
+                    ToolUsePart(call.id, call.name, call.input or {}, signature=call.signature)
+                )
         return AssistantMessage(
             text="".join(texts),
             thinking="".join(thinking),
@@ -273,9 +278,15 @@ class Accumulator:
         text = "".join(block.parts)
         if not block.parts and block.initial:
             # The whole input came in the start block (some proxies).
-            return ToolCall(block.id, block.name, dict(block.initial), json.dumps(block.initial))
+            return ToolCall(
+                block.id,
+                block.name,
+                dict(block.initial),
+                json.dumps(block.initial),
+                signature=block.signature,
+            )
         value, error = parse_arguments(text, cut_off=self.stop_reason == "max_tokens")
-        return ToolCall(block.id, block.name, value, text, error)
+        return ToolCall(block.id, block.name, value, text, error, block.signature)
 
     def _tool_end_event(self, event: ToolCallEnd) -> None:
         block = self._block(event.index, "tool")
@@ -284,7 +295,12 @@ class Accumulator:
         block.name = event.name or block.name
         if block.call is None:
             block.call = ToolCall(
-                block.id, block.name, event.input, "".join(block.parts), event.error
+                block.id,
+                block.name,
+                event.input,
+                "".join(block.parts),
+                event.error,
+                block.signature,
             )
 
 

@@ -11,7 +11,7 @@ import attrs
 
 from ..errors import ConfigError
 
-#: Every ``ProviderConfig.kind``: the two wire formats and the OpenAI-compatible presets.
+#: Every ``ProviderConfig.kind``: the wire formats and the OpenAI-compatible presets.
 KINDS: tuple[str, ...] = (
     "anthropic",
     "openai",
@@ -25,6 +25,8 @@ KINDS: tuple[str, ...] = (
     "mistral",
     "together",
     "azure",
+    "gemini",
+    "vertex",
 )
 
 

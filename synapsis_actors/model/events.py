@@ -31,6 +31,9 @@ class ThinkingDelta:
 
 @attrs.frozen
 class ThinkingSignature:
+    """The signature of block ``index``: a thinking block's (Anthropic), or Gemini's
+    thought signature on a text, thought or function-call part."""
+
     index: int
     signature: str
 

@@ -18,8 +18,12 @@ def _dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
 
 @attrs.frozen
 class TextPart:
+    """Text. ``signature`` is an opaque token the vendor attached to this very
+    part (Gemini's thought signatures), sent back unchanged on later turns."""
+
     text: str
     type: Literal["text"] = "text"
+    signature: str | None = None
 
 
 @attrs.frozen
@@ -34,12 +38,17 @@ class ImagePart:
 
 @attrs.frozen
 class ToolUsePart:
-    """A tool call the assistant made (sent back on later turns)."""
+    """A tool call the assistant made (sent back on later turns).
+
+    ``signature``: the vendor's opaque token on this call (Gemini's thought
+    signature), sent back unchanged.
+    """
 
     id: str
     name: str
     input: dict[str, Any] = attrs.field(factory=dict, converter=_dict)
     type: Literal["tool_use"] = "tool_use"
+    signature: str | None = None
 
 
 @attrs.frozen
@@ -72,7 +81,9 @@ class RawBlockPart:
     Anthropic's server and MCP tool blocks (``server_tool_use``,
     ``web_search_tool_result``, ...) and ``compaction`` blocks: a ``pause_turn``
     reply must be resent with them to continue. ``wire`` names the format
-    ("anthropic"); other formats leave the part out.
+    ("anthropic"); other formats leave the part out. Gemini's server-side
+    parts (``executableCode``, ``codeExecutionResult``, ``toolCall``, ...) are
+    kept the same way, with ``wire="gemini"``.
     """
 
     wire: str

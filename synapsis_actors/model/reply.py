@@ -29,7 +29,8 @@ class ToolCall:
 
     ``input`` is the parsed arguments. When the arguments were cut off or are
     not a JSON object, ``input`` is None, ``error`` says why and ``arguments``
-    keeps the text received: such a call must not be run.
+    keeps the text received: such a call must not be run. ``signature`` is
+    the vendor's opaque token on the call (Gemini's thought signature).
     """
 
     id: str
@@ -37,6 +38,7 @@ class ToolCall:
     input: dict[str, Any] | None
     arguments: str = ""
     error: str | None = None
+    signature: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -70,5 +72,7 @@ class AssistantMessage:
             out.append(ThinkingPart(self.thinking))
         if self.text:
             out.append(TextPart(self.text))
-        out.extend(ToolUsePart(c.id, c.name, c.input or {}) for c in self.tool_calls)
+        out.extend(
+            ToolUsePart(c.id, c.name, c.input or {}, signature=c.signature) for c in self.tool_calls
+        )
         return tuple(out)

@@ -235,7 +235,9 @@ class StreamJob:
     async def _status_failure(self, response: Exchange) -> None:
         entry = self.entry
         body = await response.error_body(_ERROR_BODY_LIMIT)
-        decision = entry.policy.classify_status(response.status, response.headers)
+        decision = entry.policy.classify_status(
+            response.status, entry.provider.retry_headers(response.headers, body)
+        )
         error = entry.provider.error_from_response(
             response.status,
             response.headers,

@@ -10,6 +10,7 @@ import functools
 
 from ..model.config import ProviderConfig
 from .anthropic import AnthropicProvider
+from .gemini import GeminiProvider
 from .openai import OpenAIProvider
 from .profiles import PROFILES
 from .protocol import Provider
@@ -20,6 +21,8 @@ def _provider_for_kind(kind: str) -> Provider:
     profile = PROFILES[kind]
     if profile.wire == "anthropic":
         return AnthropicProvider(profile)
+    if profile.wire == "gemini":
+        return GeminiProvider(profile)
     return OpenAIProvider(profile)
 
 

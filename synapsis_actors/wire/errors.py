@@ -50,6 +50,16 @@ ERROR_TYPES: dict[str, tuple[type[APIStatusError], int]] = {
     "invalid_api_key": (AuthenticationError, 401),
     "permission_error": (AuthenticationError, 403),
     "AuthenticationError": (AuthenticationError, 401),
+    # Google's error.status names (Gemini API, Vertex AI)
+    "RESOURCE_EXHAUSTED": (RateLimited, 429),
+    "UNAVAILABLE": (ServerError, 503),
+    "INTERNAL": (ServerError, 500),
+    "DEADLINE_EXCEEDED": (ServerError, 504),
+    "INVALID_ARGUMENT": (BadRequest, 400),
+    "FAILED_PRECONDITION": (BadRequest, 400),
+    "NOT_FOUND": (BadRequest, 404),
+    "UNAUTHENTICATED": (AuthenticationError, 401),
+    "PERMISSION_DENIED": (AuthenticationError, 403),
 }
 
 
@@ -96,6 +106,9 @@ def _describe(payload: Any) -> tuple[str | None, str | None, int | None]:
                 break
         if not isinstance(kind, str) or kind not in ERROR_TYPES:
             kind = code if isinstance(code, str) and code in ERROR_TYPES else kind
+        google = err.get("status")  # Google: {"code": 429, "status": "RESOURCE_EXHAUSTED"}
+        if kind is None and isinstance(google, str) and google in ERROR_TYPES:
+            kind = google
     elif isinstance(err, str):  # {"error": "model not found"} (Ollama)
         kind, message = None, err
     else:  # {"object": "error", "message": ..., "type": ..., "code": 400} (vLLM, Mistral)

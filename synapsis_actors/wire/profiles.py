@@ -18,10 +18,11 @@ import attrs
 
 from ..model.config import KINDS
 
-Wire = Literal["anthropic", "openai"]
+Wire = Literal["anthropic", "openai", "gemini"]
 #: "anthropic": x-api-key + Authorization: Bearer (compatible proxies read either);
-#: "bearer": Authorization: Bearer; "api-key": Azure's api-key header.
-Auth = Literal["anthropic", "bearer", "api-key"]
+#: "bearer": Authorization: Bearer; "api-key": Azure's api-key header;
+#: "goog-api-key": Google's x-goog-api-key header.
+Auth = Literal["anthropic", "bearer", "api-key", "goog-api-key"]
 #: How ``Request.thinking_budget`` is sent: Anthropic's ``thinking`` object,
 #: OpenAI's ``reasoning_effort`` (low/medium/high from the budget), OpenRouter's
 #: ``reasoning: {max_tokens}``, or not at all (the model reasons or not by itself).
@@ -156,6 +157,22 @@ PROFILES: dict[str, Profile] = {
             reasoning_request="reasoning_effort",
             quirks="base_url is the deployment URL; api-key header; api-version query; "
             "first chunk may be choices: [] with prompt_filter_results; delta may be null.",
+        ),
+        Profile(
+            "gemini",
+            "gemini",
+            "https://generativelanguage.googleapis.com",
+            auth="goog-api-key",
+            quirks="Gemini API streamGenerateContent?alt=sse; key in x-goog-api-key; "
+            "whole function calls, several per chunk, ids only on Gemini 3; thought "
+            "signatures to send back; cumulative usage on every chunk; STOP after calls.",
+        ),
+        Profile(
+            "vertex",
+            "gemini",
+            None,
+            quirks="Vertex AI, the Gemini format: base_url is the project location; "
+            "bearer access token; usage only in the last chunk; streamed partialArgs.",
         ),
     )
 }

@@ -94,6 +94,16 @@ class Provider(Protocol):
         """
         ...
 
+    def retry_headers(self, headers: Mapping[str, str], body: bytes) -> Mapping[str, str]:
+        """The headers ``transport.retry`` reads for a non-2xx response with ``body``.
+
+        A vendor that puts the delay in the body (Google's ``retryDelay``)
+        adds it here as ``retry-after``, so the one parser
+        (``transport.retry.server_delay``) decides both the wait and
+        ``RateLimited.retry_after``.
+        """
+        ...
+
     def models_request(self, config: ProviderConfig) -> HttpRequest: ...
 
     def parse_models(self, body: Any) -> list[ModelInfo]: ...

@@ -53,6 +53,8 @@ def auth_headers(config: ProviderConfig, profile: Profile) -> dict[str, str]:
         return {"x-api-key": key, "authorization": f"Bearer {key}"}
     if profile.auth == "api-key":
         return {"api-key": key}
+    if profile.auth == "goog-api-key":
+        return {"x-goog-api-key": key}
     return {"authorization": f"Bearer {key}"}
 
 
@@ -92,6 +94,10 @@ class BaseProvider:
 
     def parse_models(self, body: Any) -> list[ModelInfo]:
         return parse_models(body)
+
+    def retry_headers(self, headers: Mapping[str, str], body: bytes) -> Mapping[str, str]:
+        """The headers the retry decision reads: these vendors say it all in headers."""
+        return headers
 
     def on_cancel(self, ref: Any) -> None:
         """Nothing to undo: the vendors stop generating when the connection closes."""

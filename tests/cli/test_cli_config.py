@@ -127,7 +127,7 @@ def test_toml_file_entries_default_and_key_variable(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        ('[providers.a]\nkind = "gemini"\n', "providers.a.kind"),
+        ('[providers.a]\nkind = "cohere"\n', "providers.a.kind"),
         ('[providers.a]\nkind = "openai"\nmodle = "x"\n', "providers.a.modle"),
         ('[providers.a]\nkind = "openai"\nmax_retries = "3"\n', "providers.a.max_retries"),
         ('[providers.a]\nkind = "ollama"\nbase_url = "localhost"\n', "providers.a.base_url"),
@@ -175,8 +175,8 @@ def test_keyless_kinds_are_the_profiles_that_need_no_key(tmp_path: Path) -> None
     assert keyless_kinds() == expected == {"ollama", "vllm", "llamacpp", "lmstudio"}
     cfg = load(_env(tmp_path))
     for kind in PROFILES:
-        if kind == "azure":
-            continue  # needs a deployment URL, key or not
+        if kind in ("azure", "vertex"):
+            continue  # needs a deployment / project URL, key or not
         assert cfg.entry(kind).needs_key is (kind not in expected), kind
 
 

@@ -3,8 +3,8 @@
 Hypothesis drives:
 
 * the SSE decoder with random field lines, line endings and split points,
-  and both provider decoders with *structured* garbage: real event shapes
-  (Anthropic events, OpenAI chunks) whose fields are replaced, at a random
+  and the provider decoders with *structured* garbage: real event shapes
+  (Anthropic events, OpenAI chunks, Gemini responses) whose fields are replaced, at a random
   depth, by random JSON values (wrong types, huge or negative numbers,
   nested junk), framed as valid SSE and split at random points;
 * the tool-call JSON assembly (``parse_arguments`` and the ``Accumulator``)
@@ -36,7 +36,9 @@ from synapsis_actors.model.accumulator import Accumulator, parse_arguments
 from synapsis_actors.model.config import KINDS
 from synapsis_actors.wire import get_provider
 from synapsis_actors.wire.anthropic import AnthropicDecoder, AnthropicProvider
+from synapsis_actors.wire.gemini import GeminiDecoder, GeminiProvider
 from synapsis_actors.wire.openai import OpenAIDecoder
+from synapsis_actors.wire.profiles import PROFILES
 from synapsis_actors.wire.sse import SSEDecoder
 
 FAST = settings(
@@ -140,6 +142,65 @@ OPENAI_CHUNKS: list[dict[str, Any]] = [
 ]
 
 
+GEMINI_CHUNKS: list[dict[str, Any]] = [
+    {
+        "candidates": [{"content": {"parts": [{"text": "hm", "thought": True}]}, "index": 0}],
+        "usageMetadata": {"promptTokenCount": 3, "thoughtsTokenCount": 2},
+        "responseId": "r",
+        "modelVersion": "m",
+    },
+    {"candidates": [{"content": {"parts": [{"text": "hi", "thoughtSignature": "c2ln"}]}}]},
+    {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {
+                            "functionCall": {"name": "f", "args": {"a": 1}},
+                            "thoughtSignature": "c2ln",
+                        },
+                        {"functionCall": {"name": "f", "args": {}, "id": "x"}},
+                    ]
+                }
+            }
+        ]
+    },
+    {
+        "candidates": [
+            {"content": {"parts": [{"functionCall": {"name": "g", "willContinue": True}}]}}
+        ]
+    },
+    {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {
+                            "functionCall": {
+                                "partialArgs": [
+                                    {
+                                        "jsonPath": "$.a[1].b",
+                                        "stringValue": "v",
+                                        "willContinue": True,
+                                    }
+                                ],
+                                "willContinue": True,
+                            }
+                        }
+                    ]
+                }
+            }
+        ]
+    },
+    {"candidates": [{"content": {"parts": [{"functionCall": {}}]}}]},
+    {"candidates": [{"content": {"parts": [{"executableCode": {"code": "1"}}]}}]},
+    {"candidates": [{"finishReason": "STOP", "groundingMetadata": {"x": 1}}]},
+    {"candidates": [{"finishReason": "MALFORMED_FUNCTION_CALL", "finishMessage": "bad"}]},
+    {"promptFeedback": {"blockReason": "SAFETY"}},
+    {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [{"retryDelay": "1s"}]}},
+]
+
+
 @st.composite
 def mutated(draw: st.DrawFn, templates: list[dict[str, Any]]) -> dict[str, Any]:
     """A real event shape with one value, at a random depth, replaced by random JSON."""
@@ -229,7 +290,7 @@ def test_anthropic_decoder_random_structures_only_typed_errors(
     newline=newlines,
     done=st.booleans(),
     cuts=cut_points,
-    kind=st.sampled_from([k for k in KINDS if k != "anthropic"]),
+    kind=st.sampled_from([k for k in KINDS if PROFILES[k].wire == "openai"]),
 )
 def test_openai_decoder_random_structures_only_typed_errors(
     chunks: list[Any], newline: str, done: bool, cuts: list[int], kind: str
@@ -237,6 +298,20 @@ def test_openai_decoder_random_structures_only_typed_errors(
     decoder = get_provider(sa.ProviderConfig(kind=kind)).decoder("fuzz")
     assert isinstance(decoder, OpenAIDecoder)
     drive(decoder, split(openai_body(chunks, newline, done), cuts))
+
+
+@FAST
+@given(
+    chunks=st.lists(
+        st.sampled_from(GEMINI_CHUNKS) | mutated(GEMINI_CHUNKS) | json_value, max_size=14
+    ),
+    newline=newlines,
+    cuts=cut_points,
+)
+def test_gemini_decoder_random_structures_only_typed_errors(
+    chunks: list[Any], newline: str, cuts: list[int]
+) -> None:
+    drive(GeminiDecoder("fuzz"), split(openai_body(chunks, newline, False), cuts))
 
 
 field_line = st.one_of(
@@ -404,6 +479,9 @@ def test_request_converters_take_any_request(request: sa.Request, kind: str) -> 
     assert spec.url.startswith("http://127.0.0.1:9")
     if isinstance(provider, AnthropicProvider):
         assert body["model"] == request.model
+    elif isinstance(provider, GeminiProvider):
+        assert all(isinstance(c, dict) for c in body["contents"])
+        assert spec.params == {"alt": "sse"}
     else:
         assert all(isinstance(m, dict) for m in body["messages"])
 

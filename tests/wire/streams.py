@@ -83,3 +83,14 @@ def split_at(body: bytes, cuts: Iterable[int]) -> list[bytes]:
         start = p
     pieces.append(body[start:])
     return pieces
+
+
+def gemini_sse(chunks: Iterable[dict[str, Any] | str], *, newline: str = "\r\n") -> bytes:
+    """``data: <json>`` per ``GenerateContentResponse`` (a str is sent verbatim), CRLF
+    framing as Google's servers send; no end sentinel."""
+    out = []
+    for chunk in chunks:
+        out.append(
+            chunk if isinstance(chunk, str) else f"data: {json.dumps(chunk)}{newline}{newline}"
+        )
+    return "".join(out).encode()

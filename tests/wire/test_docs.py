@@ -11,6 +11,7 @@ STATEMENTS = (
     [f"P{i}" for i in range(1, 6)]
     + [f"Q{i}" for i in range(1, 7)]
     + [f"O{i}" for i in range(1, 10)]
+    + [f"G{i}" for i in range(1, 9)]
 )
 
 
