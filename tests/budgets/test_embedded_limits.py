@@ -41,7 +41,8 @@ async def test_headers_on_every_response_and_429_beyond_the_limit(kind: str) -> 
         for _ in range(3):
             done = await _done(rt, "p", _request())
             assert done.error is None
-            assert done.rate_limits is not None and done.rate_limits.requests is not None
+            assert done.rate_limits is not None
+            assert done.rate_limits.requests is not None
             seen.append(done.rate_limits.requests.remaining)
             assert done.rate_limits.requests.limit == 3
             assert done.rate_limits.input_tokens is not None or kind == "openai"
@@ -49,9 +50,12 @@ async def test_headers_on_every_response_and_429_beyond_the_limit(kind: str) -> 
         assert seen == [2, 1, 0]
         done = await _done(rt, "p", _request())
         error = done.error
-        assert isinstance(error, sa.RateLimited) and not isinstance(error, sa.AdmissionTimedOut)
-        assert error.retry_after is not None and 55 < error.retry_after <= 60
-        assert error.rate_limits is not None and error.rate_limits.requests is not None
+        assert isinstance(error, sa.RateLimited)
+        assert not isinstance(error, sa.AdmissionTimedOut)
+        assert error.retry_after is not None
+        assert 55 < error.retry_after <= 60
+        assert error.rate_limits is not None
+        assert error.rate_limits.requests is not None
         assert error.rate_limits.requests.remaining == 0
         assert done.rate_limits == error.rate_limits
         with trio.fail_after(10):
@@ -64,12 +68,12 @@ async def test_both_header_families_and_retry_after_on_the_wire() -> None:
         requests_per_minute=1, input_tokens_per_minute=1000, output_tokens_per_minute=500
     )
     body = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
-    async with open_embedded_provider(rate_limits=limits) as server:
-        async with httpx.AsyncClient() as client:
-            url = server.openai_base_url + "/chat/completions"
-            ok = await client.post(url, json=body)
-            refused = await client.post(url, json=body)
-    assert ok.status_code == 200 and refused.status_code == 429
+    async with open_embedded_provider(rate_limits=limits) as server, httpx.AsyncClient() as client:
+        url = server.openai_base_url + "/chat/completions"
+        ok = await client.post(url, json=body)
+        refused = await client.post(url, json=body)
+    assert ok.status_code == 200
+    assert refused.status_code == 429
     for response in (ok, refused):
         for family in ("anthropic-ratelimit-", "x-ratelimit-"):
             assert any(name.startswith(family) for name in response.headers), family
@@ -77,9 +81,12 @@ async def test_both_header_families_and_retry_after_on_the_wire() -> None:
     assert 59 <= int(refused.headers["retry-after"]) <= 60
     assert refused.json()["error"]["type"] == "requests"  # as OpenAI types a request limit
     status = parse_rate_limits(refused.headers)
-    assert status is not None and status.requests == sa.RateLimitWindow(1, 0, status.requests.reset)
-    assert status.output_tokens is not None and status.output_tokens.limit == 500
-    assert status.tokens is not None and status.tokens.limit == 1500
+    assert status is not None
+    assert status.requests == sa.RateLimitWindow(1, 0, status.requests.reset)
+    assert status.output_tokens is not None
+    assert status.output_tokens.limit == 500
+    assert status.tokens is not None
+    assert status.tokens.limit == 1500
 
 
 async def test_budget_keeps_concurrent_streams_below_the_server_limit() -> None:
@@ -100,7 +107,8 @@ async def test_budget_keeps_concurrent_streams_below_the_server_limit() -> None:
                     nursery.start_soon(one, i)
             await server.wait_responses(10)
         assert [d.error for d in results] == [None] * 10
-        assert server.app.limits is not None and server.app.limits.refused == 0
+        assert server.app.limits is not None
+        assert server.app.limits.refused == 0
         assert [r.status for r in server.responses] == [200] * 10
 
 
@@ -112,7 +120,8 @@ async def test_admission_timeout_sends_nothing() -> None:
         assert (await _done(rt, "p", _request())).error is None
         done = await _done(rt, "p", _request())
         assert isinstance(done.error, sa.AdmissionTimedOut)
-        assert done.error.retry_after is not None and done.error.retry_after > 50
+        assert done.error.retry_after is not None
+        assert done.error.retry_after > 50
         assert len(server.requests) == 1
         with pytest.raises(sa.AdmissionTimedOut):
             await sa.complete(rt, "p", _request())
@@ -133,7 +142,8 @@ async def test_cancelled_while_waiting_gives_back_nothing_it_did_not_take() -> N
         store = rt.budgets
         assert isinstance(store, sa.LocalBudgets)
         used = next(iter(store._ledgers.values()))
-        assert used.requests is not None and len(used.requests.entries) == 1
+        assert used.requests is not None
+        assert len(used.requests.entries) == 1
         # The first request's estimate was corrected to the usage the server reported.
         assert used.input_tokens is not None
         [(_, charged)] = used.input_tokens.entries.values()

@@ -35,7 +35,8 @@ def test_budget_key_hides_the_key_and_separates_identities() -> None:
     two = sa.ProviderConfig(kind="anthropic", api_key="sk-secret-2")
     key = budget_key(one, "claude")
     assert "sk-secret" not in key
-    assert key.startswith("https://api.anthropic.com|") and key.endswith("|claude")
+    assert key.startswith("https://api.anthropic.com|")
+    assert key.endswith("|claude")
     assert key == budget_key(sa.ProviderConfig(kind="anthropic", api_key="sk-secret-1"), "claude")
     assert key != budget_key(two, "claude")
     assert key != budget_key(one, "other-model")
@@ -57,7 +58,9 @@ def test_window_log_never_holds_more_than_the_limit() -> None:
     assert big.wait(1.0, 50) == 0.0
 
 
-async def test_requests_are_admitted_at_the_limit_rate(autojump_clock: trio.testing.MockClock) -> None:
+async def test_requests_are_admitted_at_the_limit_rate(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     store = LocalBudgets()
     limits = sa.RateLimits(requests_per_minute=5)
     started: list[float] = []

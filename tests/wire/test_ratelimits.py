@@ -30,7 +30,8 @@ def test_openai_documented_example() -> None:
         requests=sa.RateLimitWindow(60, 59, 1.0),
         tokens=sa.RateLimitWindow(150000, 149984, 360.0),
     )
-    assert status.input_tokens is None and status.output_tokens is None
+    assert status.input_tokens is None
+    assert status.output_tokens is None
 
 
 def test_anthropic_documented_example() -> None:
@@ -59,7 +60,8 @@ def test_anthropic_documented_example() -> None:
         input_tokens=sa.RateLimitWindow(40000, 39600, 30.5),
         output_tokens=sa.RateLimitWindow(8000, 0, 7.0),
     )
-    assert status is not None and status.exhausted() == 7.0
+    assert status is not None
+    assert status.exhausted() == 7.0
 
 
 @pytest.mark.parametrize(
