@@ -29,7 +29,9 @@ class ServerLimits:
         self.requests = _log(limits.requests_per_minute, window)
         self.input_tokens = _log(limits.input_tokens_per_minute, window)
         self.output_tokens = _log(limits.output_tokens_per_minute, window)
+        #: 429s sent, and the time (trio's clock) each admitted request arrived.
         self.refused = 0
+        self.admitted: list[float] = []
         self._next = 0
 
     def admit(self, now: float, input_tokens: int) -> tuple[int | None, float]:
@@ -45,6 +47,7 @@ class ServerLimits:
             self.refused += 1
             return None, wait
         self._next += 1
+        self.admitted.append(now)
         if self.requests is not None:
             self.requests.charge(self._next, now, 1)
         if self.input_tokens is not None:

@@ -95,9 +95,15 @@ class RateLimitStatus:
     output_tokens: RateLimitWindow | None = None
 
     def exhausted(self) -> float | None:
-        """The longest ``reset`` among windows with nothing remaining, or None."""
+        """How long to hold back when a window has nothing remaining, else None.
+
+        The servers' ``reset`` is when the window is *fully* replenished; a
+        token bucket (Anthropic's) refills steadily, so the first request fits
+        again after ``reset / limit``: that is the wait (the longest over the
+        exhausted windows; ``reset`` itself when the limit is unknown).
+        """
         waits = [
-            w.reset
+            w.reset / w.limit if w.limit else w.reset
             for w in (self.requests, self.tokens, self.input_tokens, self.output_tokens)
             if w is not None and w.remaining == 0 and w.reset is not None
         ]

@@ -34,6 +34,7 @@ import logging
 import math
 import urllib.parse
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
@@ -575,6 +576,28 @@ class Admission:
             forget(self.lease)
 
 
+_gates: weakref.WeakKeyDictionary[Any, dict[str, _Gate]] = weakref.WeakKeyDictionary()
+
+
+@attrs.define(eq=False)
+class _Gate:
+    """One waiter per budget per process asks the store; the others queue behind
+    it in order (a fair lock). Without it, every stream waiting in a process
+    would wake at the same instant to ask for the one slot that came free."""
+
+    lock: trio.Lock = attrs.field(factory=trio.Lock)
+    #: The store's last "room in N seconds", as a time on trio's clock.
+    room_at: float = 0.0
+
+
+def _gate(store: BudgetStore, key: str) -> _Gate:
+    per_store = _gates.setdefault(store, {})
+    gate = per_store.get(key)
+    if gate is None:
+        gate = per_store[key] = _Gate()
+    return gate
+
+
 async def admit(
     store: BudgetStore,
     key: str,
@@ -584,24 +607,32 @@ async def admit(
 ) -> Admission:
     """Wait until the budget admits one request of ``input_tokens``; cancellable.
 
-    Raises ``AdmissionTimedOut`` (``retry_after``: the budget's own estimate
-    of when it has room) as soon as that room lies beyond ``timeout``
-    seconds from the call: waiting longer could only fail later.
+    Waiters of one process are admitted in the order they asked. Raises
+    ``AdmissionTimedOut`` (``retry_after``: the budget's own estimate of when
+    it has room) as soon as that room lies beyond ``timeout`` seconds from
+    the call: waiting longer could only fail later.
     """
     lease = uuid.uuid4().hex
-    deadline = math.inf if timeout is None else trio.current_time() + timeout
-    while True:
-        wait = await store.acquire(key, limits, lease, input_tokens)
-        if wait <= 0:
-            return Admission(store, key, limits, lease, input_tokens)
-        now = trio.current_time()
-        if now + wait > deadline:
-            raise AdmissionTimedOut(
-                f"rate budget has no room within admission_timeout={timeout}s"
-                f" (room expected in {wait:.2f}s)",
-                retry_after=wait,
-            )
-        await trio.sleep(wait)
+    now = trio.current_time()
+    deadline = math.inf if timeout is None else now + timeout
+    gate = _gate(store, key)
+    with trio.move_on_at(deadline):
+        async with gate.lock:
+            while True:
+                wait = await store.acquire(key, limits, lease, input_tokens)
+                if wait <= 0:
+                    return Admission(store, key, limits, lease, input_tokens)
+                now = trio.current_time()
+                gate.room_at = now + wait
+                if now + wait > deadline:
+                    break
+                await trio.sleep(wait)
+    retry_after = max(gate.room_at - trio.current_time(), 0.0)
+    raise AdmissionTimedOut(
+        f"rate budget has no room within admission_timeout={timeout}s"
+        f" (room expected in {retry_after:.2f}s)",
+        retry_after=retry_after,
+    )
 
 
 async def learn(

@@ -131,7 +131,7 @@ async def test_server_pause_stops_everyone(autojump_clock: trio.testing.MockCloc
     start = trio.current_time()
     await admit(store, KEY, limits, 1, None)
     assert trio.current_time() - start == pytest.approx(7.0)
-    status = sa.RateLimitStatus(requests=sa.RateLimitWindow(100, 0, 3.0))
+    status = sa.RateLimitStatus(requests=sa.RateLimitWindow(10, 0, 30.0))  # 1 back in 3 s
     await learn(store, KEY, limits, 200, None, status)
     start = trio.current_time()
     await admit(store, KEY, limits, 1, None)

@@ -61,7 +61,10 @@ def test_anthropic_documented_example() -> None:
         output_tokens=sa.RateLimitWindow(8000, 0, 7.0),
     )
     assert status is not None
-    assert status.exhausted() == 7.0
+    # Fully replenished in 7 s: one token's worth comes back after 7/8000 s.
+    assert status.exhausted() == pytest.approx(7.0 / 8000)
+    assert sa.RateLimitStatus(requests=sa.RateLimitWindow(None, 0, 2.0)).exhausted() == 2.0
+    assert sa.RateLimitStatus(requests=sa.RateLimitWindow(5, 1, 2.0)).exhausted() is None
 
 
 @pytest.mark.parametrize(
