@@ -148,3 +148,29 @@ async def test_cancelled_while_waiting_gives_back_nothing_it_did_not_take() -> N
         assert used.input_tokens is not None
         [(_, charged)] = used.input_tokens.entries.values()
         assert charged == first.usage.input_tokens
+
+
+async def test_served_from_the_command_line_with_limits() -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "synapsis_actors.embedded", "--port", "0", "--rpm", "1"]
+    process = await trio.lowlevel.open_process(command, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        with trio.fail_after(30):
+            line = b""
+            while not line.endswith(b"\n"):
+                line += await process.stdout.receive_some(1)
+        url = line.decode().strip().removeprefix("serving on ")
+        body = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+        async with httpx.AsyncClient() as client:
+            first = await client.post(url + "/v1/messages", json=body)
+            second = await client.post(url + "/v1/messages", json=body)
+        assert first.status_code == 200
+        assert first.headers["anthropic-ratelimit-requests-remaining"] == "0"
+        assert second.status_code == 429
+        assert second.json()["error"]["type"] == "rate_limit_error"
+    finally:
+        process.kill()
+        await process.wait()
