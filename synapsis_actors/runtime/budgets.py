@@ -123,6 +123,8 @@ class _Ledger:
     requests: WindowLog | None
     input_tokens: WindowLog | None
     output_tokens: WindowLog | None
+    #: The pacing's theoretical arrival time (GCRA), with ``burst``.
+    tat: float = -math.inf
     paused_until: float = -math.inf
 
 
@@ -133,6 +135,14 @@ def _log_for(limit: int | None, window: float, old: WindowLog | None) -> WindowL
         return WindowLog(limit, window)
     old.limit, old.window = limit, window  # limits changed: keep what was charged
     return old
+
+
+def _pacing(limits: RateLimits) -> tuple[float, float] | None:
+    """GCRA's emission interval and burst tolerance for ``limits.burst``, or None."""
+    if limits.burst is None or limits.requests_per_minute is None:
+        return None
+    interval = limits.window / limits.requests_per_minute
+    return interval, (limits.burst - 1) * interval
 
 
 class LocalBudgets:
@@ -167,6 +177,9 @@ class LocalBudgets:
         wait = max(ledger.paused_until - now, 0.0)
         if ledger.requests is not None:
             wait = max(wait, ledger.requests.wait(now, 1))
+        pacing = _pacing(limits)
+        if pacing is not None:
+            wait = max(wait, ledger.tat - pacing[1] - now)
         if ledger.input_tokens is not None:
             wait = max(wait, ledger.input_tokens.wait(now, input_tokens))
         if ledger.output_tokens is not None:
@@ -175,6 +188,8 @@ class LocalBudgets:
             return wait
         if ledger.requests is not None:
             ledger.requests.charge(lease, now, 1)
+        if pacing is not None:
+            ledger.tat = max(ledger.tat, now) + pacing[0]
         if ledger.input_tokens is not None:
             ledger.input_tokens.charge(lease, now, input_tokens)
         return 0.0
@@ -243,9 +258,11 @@ end
 _LUA_ACQUIRE = (
     _LUA_COMMON
     + """
--- ARGV: window_ms, requests, input_limit, output_limit (0: none), lease, input
+-- ARGV: window_ms, requests, input_limit, output_limit (0: none), lease, input,
+--       burst (0: none), emission interval in ms (fractional)
 local lease = ARGV[5]
 local amount = tonumber(ARGV[6])
+local burst = tonumber(ARGV[7])
 local wait = 0
 local paused = redis.call('GET', KEYS[6])
 if paused and tonumber(paused) > now then wait = tonumber(paused) - now end
@@ -271,10 +288,19 @@ local function need(z, h, limit, want)
   return window
 end
 wait = math.max(wait, need(KEYS[1], false, tonumber(ARGV[2]), 1))
+local interval = tonumber(ARGV[8])
+local tat = tonumber(redis.call('GET', KEYS[7]) or '0')
+if burst > 0 then
+  -- GCRA pacing: emission interval `interval`, burst tolerance (burst - 1) * interval.
+  wait = math.max(wait, tat - (burst - 1) * interval - now)
+end
 wait = math.max(wait, need(KEYS[2], KEYS[3], tonumber(ARGV[3]), amount))
 wait = math.max(wait, need(KEYS[4], KEYS[5], tonumber(ARGV[4]), 1))
 if wait > 0 then return wait end
 if tonumber(ARGV[2]) > 0 then redis.call('ZADD', KEYS[1], now, lease) end
+if burst > 0 then
+  redis.call('SET', KEYS[7], math.max(tat, now) + interval, 'PX', window + 1000)
+end
 if tonumber(ARGV[3]) > 0 then
   redis.call('ZADD', KEYS[2], now, lease)
   redis.call('HSET', KEYS[3], lease, amount)
@@ -414,7 +440,7 @@ class RedisBudgets:
 
     def _keys(self, key: str) -> list[str]:
         base = f"{self.namespace}:budget:{{{key}}}"  # {...}: one hash slot on a cluster
-        return [f"{base}:{part}" for part in ("r", "i", "ia", "o", "oa", "p")]
+        return [f"{base}:{part}" for part in ("r", "i", "ia", "o", "oa", "p", "g")]
 
     async def _run(self, script: str, key: str, args: list[Any]) -> Any:
         if trio.current_time() < self._down_until:
@@ -457,6 +483,8 @@ class RedisBudgets:
             limits.output_tokens_per_minute or 0,
             lease,
             input_tokens,
+            limits.burst or 0,
+            limits.window * 1000 / limits.requests_per_minute if limits.requests_per_minute else 0,
         ]
         try:
             wait_ms = await self._run("acquire", key, args)

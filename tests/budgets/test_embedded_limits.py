@@ -90,10 +90,10 @@ async def test_both_header_families_and_retry_after_on_the_wire() -> None:
 
 
 async def test_budget_keeps_concurrent_streams_below_the_server_limit() -> None:
-    # The client's window is a tenth longer than the server's: the margin that
-    # absorbs the time between admission and the request's arrival.
-    server_limits = sa.RateLimits(requests_per_minute=4, window=1.0)
-    budget = sa.RateLimits(requests_per_minute=4, window=1.1)
+    # The client's window is longer than the server's and its requests are
+    # paced (burst=1): the margin for the time between admission and arrival.
+    server_limits = sa.RateLimits(requests_per_minute=5, window=1.0)
+    budget = sa.RateLimits(requests_per_minute=5, window=1.3, burst=1)
     async with open_embedded_provider(rate_limits=server_limits) as server, sa.open_runtime() as rt:
         await rt.providers.register("p", _config(server, "anthropic", rate_limits=budget))
         results: list[sa.ProviderDone] = []

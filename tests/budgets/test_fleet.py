@@ -3,7 +3,8 @@ embedded provider (``scripts/budget_demo.py`` runs the same fleets and plots the
 
 The server admits LIMIT requests per WINDOW seconds (a window scaled down from
 a minute so a run takes seconds); each worker's budget is the same count per
-1.1 x WINDOW (the margin for the time between admission and arrival).
+1.1 x WINDOW (the margin for the time between admission and arrival), paced
+with a burst of LIMIT / 10.
 """
 
 from __future__ import annotations
@@ -35,11 +36,17 @@ async def test_shared_budget_zero_429s_and_near_limit_throughput(
 
     with trio.fail_after(100):
         alone = await run_fleet(
-            workers=4, streams=50, limit=LIMIT, window=WINDOW, redis_url=None, max_retries=8
+            workers=4,
+            streams=50,
+            limit=LIMIT,
+            window=WINDOW,
+            redis_url=None,
+            budget=False,
+            max_retries=8,
         )
-    # For contrast: four budgets of the full limit each, the server refuses the excess.
-    print(f"shared: 0 server 429s, {rate:.1f}/s; separate budgets: {alone.refused} 429s")
-    assert alone.refused > 50
+    # For contrast: without a budget each worker retries its own 429s.
+    print(f"shared: 0 server 429s, {rate:.1f}/s; no budget: {alone.refused} 429s")
+    assert alone.refused > 0
 
 
 async def test_kill_9_one_worker_the_others_keep_the_budget(redis_server: RedisProcess) -> None:

@@ -140,3 +140,23 @@ async def test_server_pause_stops_everyone(autojump_clock: trio.testing.MockCloc
     start = trio.current_time()
     await admit(store, KEY, limits, 1, None)
     assert trio.current_time() - start == pytest.approx(1.0)
+
+
+async def test_burst_paces_requests(autojump_clock: trio.testing.MockClock) -> None:
+    with pytest.raises(sa.ConfigError, match="burst"):
+        sa.RateLimits(input_tokens_per_minute=10, burst=2)
+    with pytest.raises(sa.ConfigError, match="burst"):
+        sa.RateLimits(requests_per_minute=2, burst=3)
+    store = LocalBudgets()
+    limits = sa.RateLimits(requests_per_minute=60, burst=3)  # one a second, three at once
+    started = []
+    for _ in range(6):
+        await admit(store, KEY, limits, 1, None)
+        started.append(trio.current_time())
+    assert [round(t - started[0], 6) for t in started] == [0, 0, 0, 1, 2, 3]
+    # Idle time earns back the burst, never more.
+    await trio.sleep(30)
+    start = trio.current_time()
+    for _ in range(4):
+        await admit(store, KEY, limits, 1, None)
+    assert trio.current_time() - start == pytest.approx(1.0)

@@ -104,3 +104,19 @@ async def test_unreachable_falls_back_and_logs_once(caplog: pytest.LogCaptureFix
         await admit(refusing, KEY, limits, 1, 1.0)
     await store.aclose()
     await refusing.aclose()
+
+
+async def test_burst_pacing_is_shared(redis_server: RedisProcess) -> None:
+    one = sa.RedisBudgets(redis_server.url, namespace="g")
+    two = sa.RedisBudgets(redis_server.url, namespace="g")
+    limits = sa.RateLimits(requests_per_minute=600, burst=2)  # one per 100 ms, two at once
+    try:
+        assert await one.acquire(KEY, limits, "a", 1) == 0.0
+        assert await two.acquire(KEY, limits, "b", 1) == 0.0
+        wait = await one.acquire(KEY, limits, "c", 1)
+        assert 0.05 < wait <= 0.1
+        await trio.sleep(wait)
+        assert await two.acquire(KEY, limits, "c", 1) == 0.0
+    finally:
+        await one.aclose()
+        await two.aclose()
