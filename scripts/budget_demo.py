@@ -335,12 +335,15 @@ def _plot(runs: dict[str, Fleet], limit: int, window: float, out: Path) -> None:
         start = min(r["t"] for r in fleet.done)
         end = max(r["t"] for r in fleet.done)
         bins = max(math.ceil(end - start), 1)
+        total = [0] * bins
         for worker_id in sorted({r["worker"] for r in fleet.done}):
             times = [r["t"] - start for r in fleet.done if r["worker"] == worker_id]
             counts = [0] * bins
             for t in times:
                 counts[min(int(t), bins - 1)] += 1
+                total[min(int(t), bins - 1)] += 1
             ax.step(range(bins), counts, where="post", label=f"worker {worker_id}")
+        ax.step(range(bins), total, where="post", color="black", linewidth=2, label="all")
         ax.axhline(limit / window, color="black", linestyle="--", label="server limit")
         ax.set_title(f"{title}: {fleet.refused} server 429s")
         ax.set_xlabel("seconds")

@@ -68,6 +68,9 @@ def budget_key(config: ProviderConfig, model: str) -> str:
     if base is None:
         profile = PROFILES.get(config.kind)
         base = (profile.base_url if profile is not None else None) or config.kind
+    parts = urllib.parse.urlsplit(base)
+    if parts.username is not None or parts.password is not None:  # credentials in the URL
+        base = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
     key = config.api_key or ""
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return f"{base.rstrip('/')}|{digest}|{model}"

@@ -41,6 +41,8 @@ def test_budget_key_hides_the_key_and_separates_identities() -> None:
     assert key != budget_key(two, "claude")
     assert key != budget_key(one, "other-model")
     assert "secret" not in repr(sa.RedisBudgets("redis://:secret@localhost:6379/0"))
+    with_userinfo = sa.ProviderConfig(kind="openai", base_url="https://u:pw@h.example/v1")
+    assert budget_key(with_userinfo, "m").startswith("https://h.example/v1|")
 
 
 def test_window_log_never_holds_more_than_the_limit() -> None:
