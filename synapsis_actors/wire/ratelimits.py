@@ -32,6 +32,7 @@ _LIMITS: tuple[tuple[str, str, str | None], ...] = (
     ("output_tokens", "output-tokens", None),
 )
 
+_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
@@ -41,21 +42,28 @@ def parse_rate_limits(
 ) -> RateLimitStatus | None:
     """The rate-limit headers of one response, or None when it carried none.
 
-    ``headers`` must be case-insensitive (``httpx.Headers``) or use
-    lower-case names.
+    ``headers`` is any mapping (``httpx.Headers``, a dict), names in any case.
     """
+    # One pass over the headers (every response pays it): most carry none.
+    found: dict[str, str] = {}
+    for name, value in headers.items():
+        low = name.lower()
+        if low.startswith(_PREFIXES):
+            found[low] = value
+    if not found:
+        return None
     windows: dict[str, RateLimitWindow] = {}
     clock = time.time() if now is None else now
     for field, anthropic, openai in _LIMITS:
-        window = _anthropic(headers, anthropic, clock)
+        window = _anthropic(found, anthropic, clock)
         if window is None and openai is not None:
-            window = _openai(headers, openai)
+            window = _openai(found, openai)
         if window is not None:
             windows[field] = window
     return RateLimitStatus(**windows) if windows else None
 
 
-def _anthropic(headers: Mapping[str, str], name: str, now: float) -> RateLimitWindow | None:
+def _anthropic(headers: dict[str, str], name: str, now: float) -> RateLimitWindow | None:
     prefix = f"anthropic-ratelimit-{name}-"
     limit = headers.get(prefix + "limit")
     remaining = headers.get(prefix + "remaining")
@@ -69,7 +77,7 @@ def _anthropic(headers: Mapping[str, str], name: str, now: float) -> RateLimitWi
     )
 
 
-def _openai(headers: Mapping[str, str], name: str) -> RateLimitWindow | None:
+def _openai(headers: dict[str, str], name: str) -> RateLimitWindow | None:
     limit = headers.get(f"x-ratelimit-limit-{name}")
     remaining = headers.get(f"x-ratelimit-remaining-{name}")
     reset = headers.get(f"x-ratelimit-reset-{name}")
