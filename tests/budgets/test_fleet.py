@@ -42,7 +42,6 @@ async def test_shared_budget_zero_429s_and_near_limit_throughput(
             window=WINDOW,
             redis_url=None,
             budget=False,
-            max_retries=8,
         )
     # For contrast: without a budget each worker retries its own 429s.
     print(f"shared: 0 server 429s, {rate:.1f}/s; no budget: {alone.refused} 429s")
