@@ -90,6 +90,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "model.config": ("KINDS", "ProviderConfig"),
     "model.catalog": ("ModelInfo",),
     "model.http": ("HttpRequest",),
+    "model.ratelimits": ("RateLimitStatus", "RateLimitWindow", "RateLimits"),
     "wire": ("get_provider",),
     "wire.protocol": ("Provider", "StreamDecoder"),
     "wire.profiles": ("PROFILES", "Profile"),
@@ -103,6 +104,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "open_runtime",
         "open_stream",
     ),
+    "runtime.budgets": ("LocalBudgets", "RedisBudgets"),
     "embedded": (
         "EmbeddedProvider",
         "Fault",
@@ -195,6 +197,11 @@ if TYPE_CHECKING:
     from .model.http import (
         HttpRequest as HttpRequest,
     )
+    from .model.ratelimits import (
+        RateLimitStatus as RateLimitStatus,
+        RateLimitWindow as RateLimitWindow,
+        RateLimits as RateLimits,
+    )
     from .wire import (
         get_provider as get_provider,
     )
@@ -218,6 +225,10 @@ if TYPE_CHECKING:
         complete as complete,
         open_runtime as open_runtime,
         open_stream as open_stream,
+    )
+    from .runtime.budgets import (
+        LocalBudgets as LocalBudgets,
+        RedisBudgets as RedisBudgets,
     )
     from .embedded import (
         EmbeddedProvider as EmbeddedProvider,

@@ -32,6 +32,8 @@ The hierarchy::
         │   ├── BadRequest             400, 404, 413, 422, invalid_request_error
         │   ├── AuthenticationError    401, 403
         │   ├── RateLimited            429: .retry_after (seconds or None)
+        │   │   └── AdmissionTimedOut  raised locally: the budget (ProviderConfig.rate_limits)
+        │   │                          had no room within admission_timeout; nothing was sent
         │   ├── Overloaded             529, overloaded_error
         │   └── ServerError            other 5xx, api_error
         ├── StreamError                the body went wrong after a 200
@@ -40,7 +42,9 @@ The hierarchy::
         │   ├── InvalidStreamData      bytes that are not the protocol: .received
         │   └── MalformedToolCall      the model's tool call was unusable (Gemini
         │                              MALFORMED_FUNCTION_CALL): .partial, .reason
-        └── StreamCancelled            the caller left or cancel(ref) was called
+        ├── StreamCancelled            the caller left or cancel(ref) was called
+        └── BudgetUnavailable          the shared budget store is unreachable and
+                                       RedisBudgets(on_unavailable="refuse") was chosen
 
 Not an error: ``synapsis_actors.otp.Shutdown`` (an ``Exception`` raised to exit
 *normally*, OTP's ``exit(normal)``) lives in ``otp/signals.py``.
@@ -194,8 +198,11 @@ class ProviderError(SynapsisError):
     ``provider`` is the registered name (or kind), ``status`` the HTTP status or
     the in-stream error's equivalent, ``request_id`` the server's request id
     when it sent one, ``body`` the server's error payload (decoded JSON or a
-    truncated text). Never an API key.
+    truncated text), ``rate_limits`` the server's rate-limit headers
+    (a ``RateLimitStatus``) when the response carried any. Never an API key.
     """
+
+    rate_limits: Any = None
 
     def __init__(
         self,
@@ -264,6 +271,14 @@ class RateLimited(APIStatusError):
         super().__init__(message, **kw)
 
 
+class AdmissionTimedOut(RateLimited):
+    """The budget had no room for the request within ``admission_timeout``.
+
+    Raised locally, before anything was sent: ``retry_after`` is how many
+    seconds from now the budget expected room (None when it could not say).
+    """
+
+
 class Overloaded(APIStatusError):
     pass
 
@@ -321,15 +336,22 @@ class StreamCancelled(ProviderError):
     """The stream was cancelled by its caller (left the block, cancel scope, cancel(ref))."""
 
 
+class BudgetUnavailable(ProviderError):
+    """The shared budget store could not be reached and was configured to refuse
+    (``RedisBudgets(on_unavailable="refuse")``) rather than fall back."""
+
+
 # Every error above, listed once: `synapsis_actors` re-exports exactly these.
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "ActorExited",
+    "AdmissionTimedOut",
     "AlreadyPresent",
     "AlreadyStarted",
     "AuthenticationError",
     "BadRequest",
+    "BudgetUnavailable",
     "CallTimeout",
     "ChildError",
     "ChildNotFound",

@@ -30,6 +30,7 @@ from ..model.events import (
     ToolCallEnd,
     ToolCallStart,
 )
+from ..model.ratelimits import RateLimitStatus
 from .config import mask_key
 
 
@@ -150,8 +151,35 @@ def summary_line(done: ProviderDone, timing: Timing, label: str) -> str:
     rate = timing.rate(usage.output_tokens)
     if rate is not None:
         parts.append(f"{rate:.1f} tok/s")
+    limits = rate_limits_text(done.rate_limits)
+    if limits:
+        parts.append(limits)
     parts.append(label)
     return " · ".join(parts)
+
+
+def rate_limits_text(status: RateLimitStatus | None) -> str:
+    """``limits: requests 49/50 (reset 1.2 s), tokens 39.5k/40k`` from what the
+    server's headers said; empty when it said nothing."""
+    if status is None:
+        return ""
+    shown = []
+    for name in ("requests", "tokens", "input_tokens", "output_tokens"):
+        window = getattr(status, name)
+        if window is None or (window.remaining is None and window.limit is None):
+            continue
+        count = "?" if window.remaining is None else _short(window.remaining)
+        if window.limit is not None:
+            count += f"/{_short(window.limit)}"
+        reset = f" (reset {window.reset:.1f} s)" if window.reset else ""
+        shown.append(f"{name.replace('_', ' ')} {count}{reset}")
+    return "limits: " + ", ".join(shown) if shown else ""
+
+
+def _short(n: int) -> str:
+    if n < 10_000:
+        return str(n)
+    return f"{n / 1000:.1f}".rstrip("0").rstrip(".") + "k"
 
 
 class ChatView:

@@ -32,9 +32,11 @@ from typing import Any, Literal, TypeAlias
 import attrs
 import trio
 
+from ..model.ratelimits import RateLimits
 from ..model.secrets import REDACTED
 from . import gemini, wire
 from .echo import ChatView, echo_reply, view_request
+from .limits import ServerLimits
 from .script import Fault, RawReply, Reply, Scriptable, Step, as_step
 from .wire import Flavor, WireEvent
 
@@ -111,8 +113,11 @@ class EmbeddedApp:
         expected_key: str | None = None,
         models: tuple[str, ...] = ("embedded-echo",),
         abort: Abort | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self._default = Step() if default == "echo" else as_step(default)
+        #: Server-side RPM/TPM (``embedded/limits.py``); None: unlimited, no headers.
+        self.limits = ServerLimits(rate_limits) if rate_limits is not None else None
         self._expected_key = expected_key
         self.models = tuple(models)
         self._abort = abort
@@ -240,7 +245,17 @@ class EmbeddedApp:
         elif not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
             await responder.json(400, _error_body(flavor, 400, "model and messages are required."))
         else:
-            await responder.chat(flavor, view_request(flavor, body, len(raw)), self._next_step())
+            view = view_request(flavor, body, len(raw))
+            if self.limits is not None:
+                now = trio.current_time()
+                charge, wait = self.limits.admit(now, max(1, view.size // 4))
+                responder.charge = charge
+                responder.rate_headers = self.limits.headers(now, None if wait == 0 else wait)
+                if charge is None:
+                    text = f"Rate limit exceeded; retry after {wait:.3f}s."
+                    await responder.json(429, wire.error_body(flavor, 429, text))
+                    return
+            await responder.chat(flavor, view, self._next_step())
 
     async def _gemini(
         self, responder: _Responder, route: re.Match[str], body: Mapping[str, Any], size: int
@@ -279,6 +294,9 @@ class _Responder:
         self.sent = 0
         self.recorded = False
         self.finished = False
+        #: The server-side rate-limit headers of this response, and its charge id.
+        self.rate_headers: list[tuple[str, str]] = []
+        self.charge: int | None = None
 
     async def _write(self, message: Message) -> None:
         try:
@@ -295,6 +313,7 @@ class _Responder:
             ("content-type", content_type),
             ("cache-control", "no-cache"),
             (prefix, f"req_emb_{self.record.index:04d}"),
+            *self.rate_headers,
             *extra,
         ]
         await self._write(
@@ -378,6 +397,9 @@ class _Responder:
         if fault.status is not None and (fault.status != 200 or fault.body is not None):
             return await self._status(flavor, fault, extra)
         reply = step.reply if step.reply is not None else echo_reply(view)
+        limits = self.app.limits
+        if limits is not None and self.charge is not None and isinstance(reply, Reply):
+            limits.charge_output(self.charge, trio.current_time(), reply.estimated_output_tokens())
         if isinstance(reply, RawReply):
             await self._start(reply.status, reply.content_type, [*reply.headers.items(), *extra])
             events = [WireEvent(chunk, "content") for chunk in reply.chunks()]

@@ -26,6 +26,7 @@ import attrs
 import trio
 
 from ..errors import ConfigError
+from ..model.ratelimits import RateLimits
 from . import _hypercorn_private
 from .app import EmbeddedApp, ReceivedRequest, ServedResponse
 from .script import Scriptable
@@ -222,6 +223,7 @@ async def open_embedded_provider(
     keep_alive_timeout: float = 5.0,
     shutdown_timeout: float = 0.1,
     logger: logging.Logger | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> AsyncIterator[EmbeddedProvider]:
     """Serve the embedded provider on ``host:port`` for the duration of the block.
 
@@ -234,6 +236,9 @@ async def open_embedded_provider(
     set, requests without that key get the vendor's 401 (by default any key,
     or none, is accepted). hypercorn's errors go to ``logger`` (default the
     ``synapsis_actors.embedded`` logger); there is no access log.
+    ``rate_limits`` enforces RPM/TPM server-side like the real APIs: 429 with
+    ``retry-after`` beyond them, both rate-limit header families on every
+    chat response (``embedded/limits.py``).
 
     Leaving the block stops accepting, lets open connections finish for
     ``shutdown_timeout`` seconds, then closes whatever is left: it never
@@ -258,7 +263,9 @@ async def open_embedded_provider(
     config.graceful_timeout = shutdown_timeout
     config.include_server_header = False
 
-    app = EmbeddedApp(default=default, expected_key=expected_key, models=tuple(models))
+    app = EmbeddedApp(
+        default=default, expected_key=expected_key, models=tuple(models), rate_limits=rate_limits
+    )
     for item in script:
         app.enqueue(item)
     wrapped = ASGIWrapper(cast(Any, app))

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from ..errors import ConfigError
+from .ratelimits import RateLimits
 
 #: Every ``ProviderConfig.kind``: the wire formats and the OpenAI-compatible presets.
 KINDS: tuple[str, ...] = (
@@ -87,6 +88,13 @@ def _check_verify(_inst: Any, _attr: Any, value: Any) -> None:
         )
 
 
+def _check_rate_limits(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and not isinstance(value, RateLimits):
+        raise ConfigError(
+            "rate_limits", f"must be a RateLimits or None, got {type(value).__name__}"
+        )
+
+
 def _headers(value: Mapping[str, str] | None) -> dict[str, str]:
     return {} if value is None else dict(value)
 
@@ -130,3 +138,10 @@ class ProviderConfig:
     api_version: str | None = None
     #: Default model for callers that do not name one (the CLI).
     default_model: str | None = None
+    #: The budget kept before sending (shared through ``open_runtime(budgets=...)``).
+    rate_limits: RateLimits | None = attrs.field(default=None, validator=_check_rate_limits)
+    #: Seconds a stream waits for admission under ``rate_limits`` before it
+    #: ends with ``AdmissionTimedOut`` (None: wait as long as it takes).
+    admission_timeout: float | None = attrs.field(
+        default=60.0, validator=_positive_seconds("admission_timeout")
+    )

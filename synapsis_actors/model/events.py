@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from ..errors import ProviderError
+from .ratelimits import RateLimitStatus
 from .reply import AssistantMessage, StopReason, Usage
 
 
@@ -198,7 +199,11 @@ def text_delta(index: int, text: str) -> TextDelta:
 
 @attrs.frozen
 class ProviderDone:
-    """The one terminal message of stream ``ref``: sent on success, error and cancel."""
+    """The one terminal message of stream ``ref``: sent on success, error and cancel.
+
+    ``rate_limits`` is what the server's rate-limit headers said on the
+    response that was streamed (None when it sent none, or no response came).
+    """
 
     ref: Any
     stop_reason: StopReason | None
@@ -206,6 +211,7 @@ class ProviderDone:
     usage: Usage
     message: AssistantMessage
     error: ProviderError | None = None
+    rate_limits: RateLimitStatus | None = None
 
 
 StreamMessage: TypeAlias = ProviderChunk | ProviderDone

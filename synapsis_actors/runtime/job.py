@@ -14,6 +14,7 @@ Nothing here knows a vendor's field names: that is the provider's decoder.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import AsyncIterator, Iterator
@@ -33,6 +34,7 @@ from ..errors import (
 )
 from ..model.config import ProviderConfig
 from ..model.events import Ping, ProviderChunk, ProviderDone
+from ..model.ratelimits import RateLimits, RateLimitStatus
 from ..model.reply import AssistantMessage
 from ..model.request import Request
 from ..model.secrets import scrub
@@ -47,7 +49,9 @@ from ..transport.http import (
 from ..transport.retry import AttemptFailed, RetryPolicy, with_retries
 from ..wire.errors import request_id
 from ..wire.protocol import Provider, StreamDecoder
+from ..wire.ratelimits import parse_rate_limits
 from . import telemetry
+from .budgets import Admission, BudgetStore, admit, estimate_tokens, learn
 
 _log = logging.getLogger(__name__)
 
@@ -70,6 +74,16 @@ class ProviderEntry:
     policy: RetryPolicy
 
 
+@attrs.frozen
+class Budget:
+    """The budget one stream is admitted under: where it is kept, its key, its limits."""
+
+    store: BudgetStore = attrs.field(repr=False)
+    key: str
+    limits: RateLimits
+    admission_timeout: float | None
+
+
 class _ConsumerGone(Exception):
     """The caller closed its receiving end: stop reading, nobody listens."""
 
@@ -88,12 +102,16 @@ class StreamJob:
     """
 
     __slots__ = (
+        "admission",
+        "budget",
         "cancel_reason",
         "decoder",
         "entry",
         "events",
         "final",
         "first_deadline",
+        "input_estimate",
+        "rate_limits",
         "ref",
         "request",
         "request_id",
@@ -108,8 +126,13 @@ class StreamJob:
         entry: ProviderEntry,
         request: Request,
         send: trio.MemorySendChannel[Any],
+        budget: Budget | None = None,
     ) -> None:
         self.ref = ref
+        self.budget = budget
+        self.admission: Admission | None = None
+        self.input_estimate = 0
+        self.rate_limits: RateLimitStatus | None = None
         self.entry = entry
         self.request = request
         self.send = send
@@ -134,13 +157,16 @@ class StreamJob:
                 done = await self._stream()
             except trio.Cancelled:
                 self._record_cancel()
+                await self._settle()
                 raise
             except _ConsumerGone:
                 self.cancel_reason = "the caller stopped reading"
                 self._record_cancel()
+                await self._settle()
                 return
             except Exception as exc:  # a crash still ends with one typed ProviderDone
                 done = self._failed(self._unexpected(exc))
+            await self._settle()
             self.final = done
             try:
                 # No checkpoint when there is room: the task ends right after,
@@ -159,6 +185,8 @@ class StreamJob:
     async def _stream(self) -> ProviderDone:
         entry = self.entry
         spec = entry.provider.build_request(entry.config, self.request)
+        if self.budget is not None:
+            self.input_estimate = estimate_tokens(json.dumps(spec.json) if spec.json else None)
         request = entry.transport.prepare(
             spec, defaults=_STREAM_DEFAULT_HEADERS, http2=entry.config.http2
         )
@@ -195,6 +223,8 @@ class StreamJob:
     async def _attempt(self, request: Outgoing) -> tuple[Exchange, AsyncIterator[bytes], bytes]:
         """Send ``request`` and read up to the first body chunk (what may be retried)."""
         config = self.entry.config
+        if self.budget is not None:
+            await self._admit()
         self.sent_at = trio.current_time()
         limit = config.first_event_timeout
         self.first_deadline = _INF if limit is None else self.sent_at + limit
@@ -203,8 +233,11 @@ class StreamJob:
             try:
                 response = await self.entry.transport.send(request)
                 self.request_id = request_id(response.headers)
+                self.rate_limits = parse_rate_limits(response.headers)
                 if not 200 <= response.status < 300:
                     await self._status_failure(response)
+                if self.budget is not None and self.rate_limits is not None:
+                    await self._learn(response.status, None)
                 chunks = response.body()
                 try:
                     first = await chunks.__anext__()
@@ -213,11 +246,13 @@ class StreamJob:
                 return response, chunks, first
             except ConnectTimedOut as exc:
                 await self._discard(request, response)
+                await self._give_back(response)
                 raise AttemptFailed(
                     self._stalled("connect", config.connect_timeout), retryable=True
                 ) from exc
             except (ConnectFailed, BodyFailed) as exc:
                 await self._discard(request, response)
+                await self._give_back(response)
                 raise AttemptFailed(
                     self._tag(
                         APIConnectionError(scrub(f"connection failed: {exc}", config.api_key))
@@ -230,6 +265,7 @@ class StreamJob:
         # The first-event limit tripped before the first body byte: a read
         # timeout in the SDKs' terms, so it is retried.
         await self._discard(request, response)
+        await self._give_back(response)
         raise AttemptFailed(self._stalled("first_event", limit), retryable=True)
 
     async def _status_failure(self, response: Exchange) -> None:
@@ -250,7 +286,50 @@ class StreamJob:
             error.status = response.status
         if decision.over_cap is not None and isinstance(error, APIStatusError):
             error.retry_after = decision.over_cap
+        error.rate_limits = self.rate_limits
+        if self.budget is not None:
+            await self._learn(response.status, decision.retry_after)
+            if self.admission is not None:
+                await self.admission.refused()
+                self.admission = None
         raise AttemptFailed(error, retryable=decision.retry, delay=decision.delay)
+
+    # ---------------------------------------------------------------- budget
+
+    async def _admit(self) -> None:
+        budget = self.budget
+        assert budget is not None
+        try:
+            self.admission = await admit(
+                budget.store,
+                budget.key,
+                budget.limits,
+                self.input_estimate,
+                budget.admission_timeout,
+            )
+        except ProviderError as error:  # AdmissionTimedOut, BudgetUnavailable
+            raise AttemptFailed(self._tag(error), retryable=False) from None
+
+    async def _learn(self, status: int, retry_after: float | None) -> None:
+        budget = self.budget
+        assert budget is not None
+        await learn(budget.store, budget.key, budget.limits, status, retry_after, self.rate_limits)
+
+    async def _give_back(self, response: Exchange | None) -> None:
+        """An attempt that failed before its response: the server may never have
+        seen it, so its request and tokens go back to the budget."""
+        if self.admission is not None and response is None:
+            await self.admission.release()
+            self.admission = None
+
+    async def _settle(self) -> None:
+        """The stream ended: the input estimate becomes the reported usage, the
+        output is charged; without usage the estimate stands (the server saw it)."""
+        admission, self.admission = self.admission, None
+        if admission is None:
+            return
+        usage = self.decoder.message().usage if self.decoder is not None else None
+        await admission.settle(usage)
 
     async def _discard(self, request: Outgoing, response: Exchange | None) -> None:
         if response is not None:
@@ -452,7 +531,17 @@ class StreamJob:
                 },
             )
         _log.warning("stream %r failed: %s", self.ref, error)
-        return ProviderDone(self.ref, None, message.raw_stop_reason, message.usage, message, error)
+        if error.rate_limits is None:
+            error.rate_limits = self.rate_limits
+        return ProviderDone(
+            self.ref,
+            None,
+            message.raw_stop_reason,
+            message.usage,
+            message,
+            error,
+            self.rate_limits,
+        )
 
     def _succeeded(self) -> ProviderDone:
         message = self._message()
@@ -471,7 +560,13 @@ class StreamJob:
             )
         _log.debug("stream %r done: %s", self.ref, message.stop_reason)
         return ProviderDone(
-            self.ref, message.stop_reason, message.raw_stop_reason, message.usage, message, None
+            self.ref,
+            message.stop_reason,
+            message.raw_stop_reason,
+            message.usage,
+            message,
+            None,
+            self.rate_limits,
         )
 
     def _record_cancel(self) -> None:
@@ -481,7 +576,7 @@ class StreamJob:
         error = self._tag(StreamCancelled(f"stream cancelled: {self.cancel_reason}"))
         message = self._message()
         self.final = ProviderDone(
-            self.ref, None, message.raw_stop_reason, message.usage, message, error
+            self.ref, None, message.raw_stop_reason, message.usage, message, error, self.rate_limits
         )
         if telemetry.active():
             telemetry.emit(

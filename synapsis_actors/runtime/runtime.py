@@ -46,7 +46,8 @@ from ..model.events import ProviderChunk, ProviderDone
 from ..model.reply import AssistantMessage
 from ..model.request import Request
 from ..otp import ChildSpec, Supervisor, SupervisorHandle, TaskSupervisor
-from .job import StreamJob
+from .budgets import BudgetStore, LocalBudgets, budget_key
+from .job import Budget, StreamJob
 from .registry import (
     DEFAULT_MODELS_TTL,
     Poison,
@@ -123,8 +124,12 @@ def runtime_children(table: ProviderTable) -> list[ChildSpec]:
 class Runtime:
     """What :func:`open_runtime` yields: ``providers``, ``cancel(ref)``, ``statistics()``."""
 
-    def __init__(self, *, models_ttl: float = DEFAULT_MODELS_TTL) -> None:
+    def __init__(
+        self, *, models_ttl: float = DEFAULT_MODELS_TTL, budgets: BudgetStore | None = None
+    ) -> None:
         self.table = ProviderTable()
+        #: Where ``ProviderConfig.rate_limits`` budgets are kept (in the process by default).
+        self.budgets: BudgetStore = LocalBudgets() if budgets is None else budgets
         self.providers = Providers(
             self.table, self._registry_call, self._spawn, models_ttl=models_ttl
         )
@@ -242,8 +247,14 @@ async def open_runtime(
     max_restarts: int = 3,
     max_seconds: float = 5.0,
     models_ttl: float = DEFAULT_MODELS_TTL,
+    budgets: BudgetStore | None = None,
 ) -> AsyncIterator[Runtime]:
     """Run the provider runtime for the duration of the block.
+
+    ``budgets`` is where the ``rate_limits`` of the providers' configs are
+    kept: None keeps them in this process (``LocalBudgets``);
+    ``RedisBudgets(url, namespace=...)`` shares them with every process that
+    uses the same Redis and namespace. Its connections close with the block.
 
     Starts the root supervisor (registry actor, then stream task
     supervisor). On exit, open streams are cancelled, the children stop in
@@ -251,7 +262,7 @@ async def open_runtime(
     supervisor gives up (restart intensity), ``RestartIntensityExceeded``
     is raised from the block.
     """
-    rt = Runtime(models_ttl=models_ttl)
+    rt = Runtime(models_ttl=models_ttl, budgets=budgets)
     sup = Supervisor(
         runtime_children(rt.table),
         "one_for_one",
@@ -274,6 +285,7 @@ async def open_runtime(
         rt._closed = True
         with trio.CancelScope(shield=True):
             await close_all(rt.table)
+            await rt.budgets.aclose()
 
 
 class Stream:
@@ -362,7 +374,12 @@ async def open_stream(
     send: trio.MemorySendChannel[ProviderChunk | ProviderDone]
     recv: trio.MemoryReceiveChannel[ProviderChunk | ProviderDone]
     send, recv = trio.open_memory_channel(buffer)
-    job = StreamJob(ref, entry, request, send)
+    limits = entry.config.rate_limits
+    budget = None
+    if limits is not None and limits.limited:
+        key = budget_key(entry.config, request.model)
+        budget = Budget(rt.budgets, key, limits, entry.config.admission_timeout)
+    job = StreamJob(ref, entry, request, send, budget)
     with recv:
         try:
             tasks = await rt._tasks()
