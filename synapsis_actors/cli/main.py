@@ -37,7 +37,17 @@ from .config import (
     default_base_url,
     mask_key,
 )
-from .render import ChatView, Scrubber, Sink, Timing, default_sinks, error, notice, table
+from .render import (
+    ChatView,
+    Scrubber,
+    Sink,
+    Timing,
+    default_sinks,
+    error,
+    notice,
+    table,
+    warning,
+)
 
 if TYPE_CHECKING:
     from ..model.events import ProviderDone
@@ -93,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Supervised, cancellable, typed LLM streams on trio.",
         epilog="exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 key refused, "
         "4 rate limited/overloaded, 5 unreachable, 6 stream failed, 7 request rejected/"
-        "server error, 130 interrupted",
+        "server error, 8 reply cut off at max_tokens, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _add_common(parser, top=True)
@@ -216,6 +226,8 @@ class _Session:
         self.target: failures.Target | None = None
         self.view: ChatView | None = None
         self.prompt = ""
+        #: The exit code of a command that succeeded with a qualification (a cut-off reply).
+        self.code = failures.OK
 
     def pick(self, requested: str | None) -> str:
         name = self.cfg.choose(requested)
@@ -258,8 +270,12 @@ class _Session:
                 return exc
             assert done is not None, "a stream always ends with one ProviderDone"
             if done.error is not None:
-                return done.error  # what arrived stays printed; the error is the last line
+                # What arrived stays printed; the error is the last line.
+                return _delivered(done.error)
             view.summary(done, timing, f"{request.model} via {name}")
+            if done.stop_reason == "max_tokens":
+                warning(self.err, failures.truncated(request.max_tokens, done.usage.output_tokens))
+                self.code = failures.TRUNCATED
             return None
 
     async def models(self) -> BaseException | None:
@@ -323,6 +339,16 @@ class _Session:
 
 
 # ----------------------------------------------------------------- entry point
+
+
+def _delivered(error: BaseException) -> BaseException:
+    """``error`` as delivered in a ``ProviderDone``, raised once here so that it
+    carries a traceback for ``--debug`` (its own frames, if it was raised where
+    it arose, come after this one; its ``__cause__`` chain is kept)."""
+    try:
+        raise error
+    except BaseException as exc:
+        return exc
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -417,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(session, exc)
     if result is not None:
         return _report(session, result)
-    return failures.OK
+    return session.code
 
 
 def run() -> NoReturn:

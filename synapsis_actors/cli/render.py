@@ -141,7 +141,8 @@ def summary_line(done: ProviderDone, timing: Timing, label: str) -> str:
     """``end_turn · 12 in / 34 out tokens · first token 0.21 s · 160 tok/s · model (provider)``."""
     usage = done.usage
     parts = [done.stop_reason or (done.raw_stop_reason or "no stop reason")]
-    tokens = f"{usage.input_tokens} in / {usage.output_tokens} out tokens"
+    out = f"~{usage.output_tokens} (estimated)" if usage.estimated else str(usage.output_tokens)
+    tokens = f"{usage.input_tokens} in / {out} out tokens"
     if usage.cache_read_tokens or usage.cache_creation_tokens:
         tokens += f" ({usage.cache_read_tokens} cache read, {usage.cache_creation_tokens} written)"
     parts.append(tokens)
@@ -230,6 +231,15 @@ class ChatView:
 def notice(err: Sink, text: str) -> None:
     """One dim informational line on stderr."""
     err.write(text + "\n", "dim")
+
+
+def warning(err: Sink, line: str) -> None:
+    """A line that qualifies a result which did arrive: ``warning: ...``."""
+    if err.styled:
+        err.write("warning: ", "bold yellow")
+        err.write(line + "\n")
+    else:
+        err.write(f"warning: {line}\n")
 
 
 def error(err: Sink, line: str) -> None:
