@@ -416,3 +416,78 @@ async def test_demo_ends_by_itself_with_a_summary(tmp_path: Path) -> None:
     assert int(counts["retries"]) >= 1
     assert int(counts["events"]) > 0
     assert "restarted flaky after FlakyBug" in run.out
+
+
+# ------------------------------------------------------------ the server's words, --debug
+
+
+async def test_a_403_shows_the_servers_message_and_request_id(tmp_path: Path) -> None:
+    words = "Your organization does not have access to claude-opus-9"
+    body = {"type": "error", "error": {"type": "permission_error", "message": words}}
+    async with open_embedded_provider() as server:
+        server.enqueue(Fault(status=403, body=body))
+        run = await cli(tmp_path, "chat", "hi", env=anthropic_env(server.anthropic_base_url))
+    line = run.assert_one_error(failures.AUTH, "denied permission (HTTP 403", words)
+    assert "request id req_emb_" in line
+    assert "refused the API key" not in line
+
+
+async def test_the_servers_message_is_one_line_trimmed_and_keys_masked(tmp_path: Path) -> None:
+    # A server that quotes the key back (some do, in full) and rambles over lines.
+    words = f"Incorrect API key provided: {KEY}.\n\nSee   the docs. " + "x" * 600
+    body = {"error": {"message": words, "type": "invalid_request_error", "code": None}}
+    async with open_embedded_provider() as server:
+        server.enqueue(Fault(status=400, body=body))
+        config = write_toml(
+            tmp_path,
+            f'[providers.local]\nkind = "openai"\nbase_url = "{server.openai_base_url}"\n'
+            'api_key_env = "LOCAL_KEY"\nmodel = "m"\n',
+        )
+        run = await cli(tmp_path, "--config", config, "chat", "hi", env={"LOCAL_KEY": KEY})
+    line = run.assert_one_error(failures.REJECTED, "rejected the request (HTTP 400")
+    assert "Incorrect API key provided: sk-…wxyz. See the docs. xxx" in line  # masked, one line
+    assert "…" in line.rsplit("xxx", 1)[1][:2]  # cut at the limit
+    assert len(line) < 450
+
+
+async def test_debug_shows_a_traceback_for_errors_delivered_in_provider_done(
+    tmp_path: Path,
+) -> None:
+    async with open_embedded_provider() as server:
+        env = anthropic_env(server.anthropic_base_url)
+        server.enqueue(Step(Reply(text="one two three four five six"), Fault(drop_after=6)))
+        dropped = await cli(tmp_path, "chat", "hi", "--debug", env=env)
+        server.enqueue(Fault(status=529))
+        server.enqueue(Fault(status=529))
+        server.enqueue(Fault(status=529))
+        overloaded = await cli(tmp_path, "chat", "hi", "--debug", env=env)
+    for run, cls in ((dropped, "StreamInterrupted"), (overloaded, "Overloaded")):
+        assert "Traceback (most recent call last)" in run.err, run.err
+        assert f"synapsis_actors.errors.{cls}" in run.err
+        assert run.error_lines(), run.err  # the one line still ends the output
+        run.assert_no_secret()
+    # the dropped connection's own error is shown as the cause
+    assert "direct cause" in dropped.err
+    assert overloaded.code == failures.RATE_LIMITED
+    assert "3 attempts over" in overloaded.error_lines()[0]
+
+
+async def test_a_reply_cut_off_at_max_tokens_exits_8_with_a_warning(tmp_path: Path) -> None:
+    async with open_embedded_provider() as server:
+        server.enqueue(Reply(text="a long answer", stop_reason="max_tokens", output_tokens=7))
+        run = await cli(
+            tmp_path,
+            "chat",
+            "--max-tokens",
+            "7",
+            "hi",
+            env=anthropic_env(server.anthropic_base_url),
+        )
+    assert run.code == failures.TRUNCATED
+    assert run.out == "a long answer\n"
+    summary, warning = run.err.strip().splitlines()[-2:]
+    assert summary.startswith("max_tokens · ")
+    assert warning == (
+        "warning: the reply was cut off at max_tokens=7 (7 output tokens); raise --max-tokens"
+    )
+    assert run.error_lines() == []

@@ -189,3 +189,21 @@ def test_stop_reasons_are_derived_from_the_literal() -> None:
 
     assert STOP_REASONS == set(get_args(StopReason)) == set(get_args(StopReasonName))
     assert set(_OPENAI_FINISH) == STOP_REASONS  # the embedded server renders every one
+
+
+def test_server_message_comes_from_the_body_only() -> None:
+    from synapsis_actors.errors import BadRequest, ProviderError
+
+    def said(exc: ProviderError) -> str | None:
+        return failures.server_message(exc)
+
+    assert said(BadRequest("HTTP 404", status=404, body="")) is None  # an empty body
+    assert said(BadRequest("x", status=404, body={"error": "model not found"})) == "model not found"
+    assert said(BadRequest("x", status=422, body={"detail": "bad  field\n"})) == "bad field"
+    nested = {"type": "error", "error": {"type": "invalid_request_error", "message": "too long"}}
+    assert said(BadRequest("x", status=400, body=nested)) == "too long"
+    assert said(BadRequest("x", status=400, body="a" * 500)) == "a" * 299 + "…"
+    # raised by the library itself (no server spoke): its own words
+    assert said(ProviderError("no model limits known")) == "no model limits known"
+    line, code = failures.describe(BadRequest("HTTP 404", status=404, body=""))
+    assert (line, code) == ("the provider rejected the request (HTTP 404)", failures.REJECTED)
