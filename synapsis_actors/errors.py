@@ -243,7 +243,14 @@ class ProviderNotFound(ProviderError, LookupError):
 
 
 class APIConnectionError(ProviderError):
-    """Could not connect, send the request or read the response headers."""
+    """Could not connect, send the request or read the response headers.
+
+    ``reason`` is the cause in a few words when it is known ("connection
+    refused", "host name not resolved (...)", "TLS failed (...)"); the
+    message adds the HTTP stack's own words.
+    """
+
+    reason: str | None = None
 
 
 class APIStatusError(ProviderError):

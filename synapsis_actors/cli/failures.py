@@ -114,9 +114,7 @@ def _tries(exc: ProviderError) -> str:
 
 
 def _status(exc: ProviderError) -> str:
-    """``HTTP 404, request id req_1``: what goes in the parentheses after the verdict."""
-    status = f"HTTP {exc.status}" if exc.status is not None else "error"
-    return f"{status}, request id {exc.request_id}" if exc.request_id else status
+    return f"HTTP {exc.status}" if exc.status is not None else "error"
 
 
 _STALLS = {
@@ -139,8 +137,8 @@ def describe(exc: BaseException, target: Target | None = None) -> tuple[str, int
         return exc.message, USAGE
     if isinstance(exc, ProviderError):
         line, code = _provider_line(exc, name, target)
-        if exc.request_id and f"request id {exc.request_id}" not in line:
-            line += f" (request id {exc.request_id})"
+        if exc.request_id:
+            line += f" [request id {exc.request_id}]"
         return line, code
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", INTERRUPTED
@@ -181,7 +179,8 @@ def _provider_line(exc: ProviderError, name: str, target: Target | None) -> tupl
         hint = "is the server running and the URL right?"
         if target and target.url_env:
             hint = f"is the server running? check {target.url_env}"
-        return f"cannot reach {url} ({exc.message}{_tries(exc)}): {hint}", UNREACHABLE
+        why = exc.reason or exc.message
+        return f"cannot reach {url} ({why}{_tries(exc)}): {hint}", UNREACHABLE
     if isinstance(exc, StreamStalled):
         what = _STALLS.get(exc.limit, f"{exc.limit} limit of")
         return (

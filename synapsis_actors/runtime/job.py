@@ -229,7 +229,10 @@ class StreamJob:
                 ) from exc
             except (ConnectFailed, BodyFailed) as exc:
                 await self._discard(request, response)
-                error = APIConnectionError(scrub(_connection_failure(exc), config.api_key))
+                reason = _connection_failure(exc)
+                text = f"{reason}: {exc}" if reason else f"connection failed: {exc}"
+                error = APIConnectionError(scrub(text, config.api_key))
+                error.reason = reason and scrub(reason, config.api_key)
                 error.__cause__ = exc  # the HTTP stack's own error, for --debug and tracebacks
                 raise AttemptFailed(self._tag(error), retryable=True) from exc
             except BaseException:
@@ -518,12 +521,11 @@ class StreamJob:
             _log.exception("provider %s: on_cancel failed", self.entry.name)
 
 
-def _connection_failure(exc: BaseException) -> str:
-    """What went wrong with the connection, in the words a person looks for.
+def _connection_failure(exc: BaseException) -> str | None:
+    """What went wrong with the connection, in the words a person looks for, or None.
 
     The OS error at the bottom of the HTTP stack's chain (refused, name not
-    resolved, TLS) names the cause better than the wrapper's text; anything
-    else keeps the HTTP stack's own words.
+    resolved, TLS) names the cause better than the wrapper's text.
     """
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
@@ -545,4 +547,4 @@ def _connection_failure(exc: BaseException) -> str:
         for linked in (current.__cause__, current.__context__):
             if linked is not None:
                 todo.append(linked)
-    return f"connection failed: {exc}"
+    return None

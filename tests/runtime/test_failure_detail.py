@@ -116,7 +116,8 @@ async def test_a_refused_connection_says_so_and_keeps_its_cause(rt: sa.Runtime) 
         done = (await collect(stream))[-1]
     error = done.error
     assert isinstance(error, sa.APIConnectionError)
-    assert error.message == "connection refused"
+    assert error.reason == "connection refused"
+    assert error.message.startswith("connection refused: ConnectError: ")
     assert error.attempts == 2
     assert error.__cause__ is not None  # the HTTP stack's own error, for tracebacks
 
