@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -50,6 +50,7 @@ from .render import (
 )
 
 if TYPE_CHECKING:
+    from ..model.catalog import ModelInfo
     from ..model.events import ProviderDone
     from ..runtime.runtime import Runtime
 
@@ -132,13 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     providers = sub.add_parser("providers", help="list the configured providers (keys masked)")
     _add_common(providers, top=False)
 
-    models = sub.add_parser("models", help="list a provider's models")
+    models = sub.add_parser(
+        "models", help="list a provider's models, with their limits and capabilities"
+    )
     models.add_argument(
         "name",
         nargs="?",
         default=None,
         metavar="NAME",
         help="provider name (default: the default provider)",
+    )
+    models.add_argument(
+        "--known",
+        action="store_true",
+        help="list the built-in catalogue of known models instead (no server asked)",
     )
     _add_common(models, top=False)
 
@@ -281,6 +289,11 @@ class _Session:
     async def models(self) -> BaseException | None:
         from ..runtime.runtime import open_runtime
 
+        if self.args.known:
+            from ..model.catalog import KNOWN_MODELS
+
+            self.out.write(_models_table(KNOWN_MODELS.values()))
+            return None
         name = self.pick(self.args.name)
         async with open_runtime() as rt, AsyncExitStack() as stack:
             try:
@@ -289,8 +302,7 @@ class _Session:
                 listed = await rt.providers.models(name)
             except Exception as exc:
                 return exc
-        rows = [[m.id, m.owned_by or "", str(m.context_window or "")] for m in listed]
-        self.out.write(table(rows, ["MODEL", "OWNED BY", "CONTEXT"]))
+        self.out.write(_models_table(listed))
         return None
 
     def providers(self) -> None:
@@ -336,6 +348,26 @@ class _Session:
             )
         elif cfg.path is not None:
             notice(self.err, f"config file: {cfg.path}")
+
+
+def _models_table(models: Iterable[ModelInfo]) -> str:
+    """One row per model: limits, capabilities and where they come from."""
+
+    def number(value: int | None) -> str:
+        return f"{value:,}" if value is not None else "-"
+
+    rows = [
+        [
+            m.id,
+            m.owned_by or "",
+            number(m.context_window),
+            number(m.max_output_tokens),
+            " ".join(sorted(m.capabilities)) or "-",
+            m.source,
+        ]
+        for m in models
+    ]
+    return table(rows, ["MODEL", "OWNED BY", "CONTEXT", "MAX OUTPUT", "CAPABILITIES", "FROM"])
 
 
 # ----------------------------------------------------------------- entry point

@@ -135,7 +135,8 @@ KNOWN_MODELS: Mapping[str, ModelInfo] = {
     **_known("groq", 131_072, 131_072, "tools", "llama-3.1-8b-instant"),
     # DeepSeek, api-docs.deepseek.com "Models & Pricing" (context length, the
     # maximum of "max output"; the default is lower).
-    **_known("deepseek", 128_000, 8_000, "tools caching structured_output", "deepseek-chat"),
+    # (JSON mode only, no schema: not "structured_output".)
+    **_known("deepseek", 128_000, 8_000, "tools caching", "deepseek-chat"),
     **_known("deepseek", 128_000, 64_000, "thinking caching", "deepseek-reasoner"),
 }
 

@@ -491,3 +491,42 @@ async def test_a_reply_cut_off_at_max_tokens_exits_8_with_a_warning(tmp_path: Pa
         "warning: the reply was cut off at max_tokens=7 (7 output tokens); raise --max-tokens"
     )
     assert run.error_lines() == []
+
+
+# ------------------------------------------------------------ the model catalogue
+
+
+async def test_models_shows_limits_and_capabilities(tmp_path: Path) -> None:
+    known = await cli(tmp_path, "models", "--known")
+    assert known.code == 0, known.err
+    header, *rows = known.out.splitlines()
+    assert header.split() == [
+        "MODEL",
+        "OWNED",
+        "BY",
+        "CONTEXT",
+        "MAX",
+        "OUTPUT",
+        "CAPABILITIES",
+        "FROM",
+    ]
+    sonnet = next(row for row in rows if row.startswith("claude-sonnet-4-5 "))
+    assert "200,000" in sonnet and "64,000" in sonnet and "thinking" in sonnet
+    async with open_embedded_provider(models=("claude-haiku-4-5", "embedded-echo")) as server:
+        run = await cli(tmp_path, "models", env=anthropic_env(server.anthropic_base_url))
+    assert run.code == 0, run.err
+    haiku = next(row for row in run.out.splitlines() if row.startswith("claude-haiku-4-5 "))
+    assert haiku.split()[-1] == "server+catalog"
+    assert "64,000" in haiku
+    echo = next(row for row in run.out.splitlines() if row.startswith("embedded-echo "))
+    assert echo.split()[-1] == "server"
+
+
+async def test_max_tokens_above_the_models_limit_fails_before_sending(tmp_path: Path) -> None:
+    async with open_embedded_provider() as server:
+        env = anthropic_env(server.anthropic_base_url)
+        run = await cli(tmp_path, "chat", "--max-tokens", "100000", "hi", env=env)
+        assert server.requests == []
+    run.assert_one_error(
+        failures.USAGE, "max_tokens: 100000 is more than claude-sonnet-4-5 allows", "at most 64000"
+    )
