@@ -511,7 +511,8 @@ async def test_models_shows_limits_and_capabilities(tmp_path: Path) -> None:
         "FROM",
     ]
     sonnet = next(row for row in rows if row.startswith("claude-sonnet-4-5 "))
-    assert "200,000" in sonnet and "64,000" in sonnet and "thinking" in sonnet
+    assert sonnet.split()[1:4] == ["anthropic", "200,000", "64,000"]
+    assert "thinking" in sonnet
     async with open_embedded_provider(models=("claude-haiku-4-5", "embedded-echo")) as server:
         run = await cli(tmp_path, "models", env=anthropic_env(server.anthropic_base_url))
     assert run.code == 0, run.err

@@ -82,9 +82,7 @@ def test_the_servers_values_win_and_the_catalogue_fills_the_rest() -> None:
         ]
     }
     listed = parse_models(body)
-    merged = [merge(m, known_model(m.id)) for m in listed]
-    routed, gpt, local = merged
-    assert routed is not None and gpt is not None and local is not None
+    routed, gpt, local = [merge(m, known_model(m.id)) or m for m in listed]
     assert (routed.context_window, routed.max_output_tokens) == (1_000_000, 64_000)  # server's
     assert routed.supports("thinking")  # the catalogue's
     assert routed.source == "server+catalog"
