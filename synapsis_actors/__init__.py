@@ -103,6 +103,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "open_runtime",
         "open_stream",
     ),
+    "runtime.otel": ("instrument_opentelemetry",),
     "embedded": (
         "EmbeddedProvider",
         "Fault",
@@ -219,6 +220,7 @@ if TYPE_CHECKING:
         open_runtime as open_runtime,
         open_stream as open_stream,
     )
+    from .runtime.otel import instrument_opentelemetry as instrument_opentelemetry
     from .embedded import (
         EmbeddedProvider as EmbeddedProvider,
         Fault as Fault,

@@ -181,6 +181,7 @@ class StreamJob:
                     "method": request.method,
                     "url": scrub(request.url, entry.config.api_key),
                     "headers": telemetry.redact_headers(request.headers),
+                    "request": self.request,
                 },
             )
         if _log.isEnabledFor(logging.DEBUG):
@@ -469,6 +470,7 @@ class StreamJob:
                     "error": type(error).__name__,
                     "status": error.status,
                     "message": scrub(str(error), self.entry.config.api_key),
+                    "reply": message,
                 },
             )
         _log.warning("stream %r failed: %s", self.ref, error)
@@ -487,6 +489,7 @@ class StreamJob:
                     "events": self.events,
                     "stop_reason": message.stop_reason,
                     "usage": message.usage,
+                    "reply": message,
                 },
             )
         _log.debug("stream %r done: %s", self.ref, message.stop_reason)
@@ -512,6 +515,7 @@ class StreamJob:
                     "request_id": self.request_id,
                     "seconds": trio.current_time() - self.sent_at,
                     "reason": self.cancel_reason,
+                    "reply": message,
                 },
             )
         _log.debug("stream %r cancelled: %s", self.ref, self.cancel_reason)
