@@ -256,12 +256,11 @@ async def test_supervision_events_land_on_the_current_span(
         raise RuntimeError(f"crash {crashes}")
 
     tracer = otel.tracer_provider.get_tracer("test")
-    with tracer.start_as_current_span("app"):
-        with pytest.raises(sa.RestartIntensityExceeded):
-            async with open_supervisor(
-                [ChildSpec("worker", flaky)], max_restarts=1, max_seconds=10, name="top"
-            ):
-                await trio.sleep_forever()
+    with tracer.start_as_current_span("app"), pytest.raises(sa.RestartIntensityExceeded):
+        async with open_supervisor(
+            [ChildSpec("worker", flaky)], max_restarts=1, max_seconds=10, name="top"
+        ):
+            await trio.sleep_forever()
     (app,) = otel.spans("app")
     names = [e.name for e in app.events]
     assert names.count("synapsis.supervisor.child_restarted") == 1
