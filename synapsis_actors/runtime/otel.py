@@ -19,8 +19,9 @@ conventions 1.37 and their successor, the GenAI conventions repository):
   ``gen_ai.client.operation.time_to_first_chunk`` (s);
 * message content (``gen_ai.system_instructions``, ``gen_ai.input.messages``,
   ``gen_ai.output.messages``, JSON in the conventions' parts format) only
-  when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true``
-  (or ``capture_content=True`` is passed);
+  when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true``,
+  ``SPAN_ONLY`` or ``SPAN_AND_EVENT`` (or ``capture_content=True`` is
+  passed); images are described (kind, media type), never included;
 * supervision: ``child_restarted``, ``child_start_failed``,
   ``intensity_exceeded`` and abnormal ``child_exited`` events become span
   events (``synapsis.supervisor.<name>``) on the span current where the
@@ -64,6 +65,11 @@ if TYPE_CHECKING:
 
 #: The conventions' switch for recording message content.
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+#: Its values that put content on spans: ``true`` (the first form), and the
+#: ``SPAN_ONLY`` / ``SPAN_AND_EVENT`` of the later GenAI instrumentations (no
+#: content events are emitted here, so ``EVENT_ONLY`` records nothing).
+_ON_SPANS = frozenset({"true", "span_only", "span_and_event"})
 
 #: ``ProviderConfig.kind`` -> ``gen_ai.provider.name`` (the conventions' well-known
 #: values); a kind not listed reports itself.
@@ -111,7 +117,8 @@ def instrument_opentelemetry(
 
     ``tracer_provider`` / ``meter_provider`` default to the global ones.
     ``capture_content`` None reads ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
-    (``true`` records prompts and replies; anything else does not). Raises
+    (``true``, ``SPAN_ONLY`` or ``SPAN_AND_EVENT`` record prompts and replies
+    on the span; anything else, or unset, does not). Raises
     ``ImportError`` naming the extra to install when ``opentelemetry-api`` is
     missing. Calling the returned function twice is harmless.
     """
@@ -122,7 +129,7 @@ def instrument_opentelemetry(
             "OpenTelemetry is not installed: pip install 'synapsis-actors[otel]'"
         ) from exc
     if capture_content is None:
-        capture_content = os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() == "true"
+        capture_content = os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in _ON_SPANS
     tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
     meter = metrics.get_meter(_SCOPE, meter_provider=meter_provider)
     bridge = _Bridge(tracer, meter, capture_content)

@@ -161,10 +161,11 @@ async def test_a_cancelled_stream_reports_its_estimated_usage(
     assert span.attributes["synapsis.usage.output_tokens_estimated"] is True
 
 
+@pytest.mark.parametrize("value", ["true", "SPAN_ONLY", "span_and_event"])
 async def test_content_only_when_the_conventions_variable_opts_in(
-    http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch
+    http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
     o = Otel()
     stop = sa.instrument_opentelemetry(
         tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
@@ -190,6 +191,28 @@ async def test_content_only_when_the_conventions_variable_opts_in(
             "finish_reason": "stop",
         }
     ]
+
+
+@pytest.mark.parametrize("value", ["false", "NO_CONTENT", "EVENT_ONLY", ""])
+async def test_no_content_without_the_opt_in(
+    http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    o = Otel()
+    stop = sa.instrument_opentelemetry(
+        tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
+    )
+    try:
+        http1.server.enqueue(Reply(text="Sunny."))
+        await rt.providers.register("local", http1.config())
+        await sa.complete(rt, "local", hello("Weather?", system="Be brief."))
+    finally:
+        stop()
+    (span,) = o.spans()
+    attrs = dict(span.attributes or {})
+    assert "Weather?" not in str(attrs)
+    assert "Sunny." not in str(attrs)
+    assert attrs["gen_ai.request.model"] == "claude-test"
 
 
 async def test_the_span_is_a_child_of_the_callers_span(
