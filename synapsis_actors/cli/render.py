@@ -141,8 +141,7 @@ def summary_line(done: ProviderDone, timing: Timing, label: str) -> str:
     """``end_turn · 12 in / 34 out tokens · first token 0.21 s · 160 tok/s · model (provider)``."""
     usage = done.usage
     parts = [done.stop_reason or (done.raw_stop_reason or "no stop reason")]
-    out = f"~{usage.output_tokens} (estimated)" if usage.estimated else str(usage.output_tokens)
-    tokens = f"{usage.input_tokens} in / {out} out tokens"
+    tokens = f"{usage.input_tokens} in / {usage.output_tokens} out tokens"
     if usage.cache_read_tokens or usage.cache_creation_tokens:
         tokens += f" ({usage.cache_read_tokens} cache read, {usage.cache_creation_tokens} written)"
     parts.append(tokens)

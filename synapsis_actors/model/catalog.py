@@ -17,8 +17,10 @@ listing, when cached, wins over this table (see ``Providers.model_info``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -93,56 +95,68 @@ def _known(owner: str, window: int, output: int, caps: str, *ids: str) -> dict[s
 
 _ALL = "tools vision thinking caching structured_output"
 
-#: The known models, by API id (aliases included). Dated ids (``-20250929``,
+#: The known models, by API id (aliases included); read-only. Dated ids (``-20250929``,
 #: ``-2024-08-06``) and OpenRouter-style ``vendor/`` prefixes are matched by
 #: :func:`known_model`.
-KNOWN_MODELS: Mapping[str, ModelInfo] = {
-    # Anthropic, docs.claude.com "Models overview" (context window, max output)
-    # and "Extended thinking" / "Prompt caching" / "Structured outputs" (the
-    # capabilities: structured outputs from Opus 4.1 and the 4.5 models on).
-    **_known("anthropic", 200_000, 64_000, _ALL, "claude-sonnet-4-5", "claude-haiku-4-5"),
-    **_known("anthropic", 200_000, 64_000, _ALL, "claude-opus-4-5"),
-    **_known("anthropic", 200_000, 32_000, _ALL, "claude-opus-4-1"),
-    **_known("anthropic", 200_000, 32_000, "tools vision thinking caching", "claude-opus-4-0"),
-    **_known("anthropic", 200_000, 64_000, "tools vision thinking caching", "claude-sonnet-4-0"),
-    **_known("anthropic", 200_000, 64_000, "tools vision thinking caching", "claude-3-7-sonnet"),
-    **_known("anthropic", 200_000, 8_192, "tools vision caching", "claude-3-5-haiku"),
-    # OpenAI, platform.openai.com/docs/models/<id> ("Context window", "Max
-    # output tokens", and the "Features"/"Reasoning" rows for capabilities).
-    **_known(
-        "openai", 128_000, 16_384, "tools vision caching structured_output", "gpt-4o", "gpt-4o-mini"
-    ),
-    **_known(
-        "openai",
-        1_047_576,
-        32_768,
-        "tools vision caching structured_output",
-        "gpt-4.1",
-        "gpt-4.1-mini",
-        "gpt-4.1-nano",
-    ),
-    **_known("openai", 400_000, 128_000, _ALL, "gpt-5", "gpt-5-mini", "gpt-5-nano"),
-    **_known("openai", 200_000, 100_000, _ALL, "o3", "o4-mini"),
-    **_known("openai", 200_000, 100_000, "tools thinking caching structured_output", "o3-mini"),
-    # Google Gemini, ai.google.dev/gemini-api/docs/models ("Input token limit",
-    # "Output token limit", "Capabilities").
-    **_known("google", 1_048_576, 65_536, _ALL, "gemini-2.5-pro", "gemini-2.5-flash"),
-    **_known(
-        "google", 1_048_576, 8_192, "tools vision caching structured_output", "gemini-2.0-flash"
-    ),
-    # Groq, console.groq.com/docs/models ("Context window", "Max completion tokens").
-    **_known("groq", 131_072, 32_768, "tools", "llama-3.3-70b-versatile"),
-    **_known("groq", 131_072, 131_072, "tools", "llama-3.1-8b-instant"),
-    # DeepSeek, api-docs.deepseek.com "Models & Pricing" (context length, the
-    # maximum of "max output"; the default is lower).
-    # (JSON mode only, no schema: not "structured_output".)
-    **_known("deepseek", 128_000, 8_000, "tools caching", "deepseek-chat"),
-    **_known("deepseek", 128_000, 64_000, "thinking caching", "deepseek-reasoner"),
-}
+KNOWN_MODELS: Mapping[str, ModelInfo] = MappingProxyType(
+    {
+        # Anthropic, docs.claude.com "Models overview" (context window, max output)
+        # and "Extended thinking" / "Prompt caching" / "Structured outputs" (the
+        # capabilities: structured outputs from Opus 4.1 and the 4.5 models on).
+        **_known("anthropic", 200_000, 64_000, _ALL, "claude-sonnet-4-5", "claude-haiku-4-5"),
+        **_known("anthropic", 200_000, 64_000, _ALL, "claude-opus-4-5"),
+        **_known("anthropic", 200_000, 32_000, _ALL, "claude-opus-4-1"),
+        **_known("anthropic", 200_000, 32_000, "tools vision thinking caching", "claude-opus-4-0"),
+        **_known(
+            "anthropic", 200_000, 64_000, "tools vision thinking caching", "claude-sonnet-4-0"
+        ),
+        **_known(
+            "anthropic", 200_000, 64_000, "tools vision thinking caching", "claude-3-7-sonnet"
+        ),
+        **_known("anthropic", 200_000, 8_192, "tools vision caching", "claude-3-5-haiku"),
+        # OpenAI, platform.openai.com/docs/models/<id> ("Context window", "Max
+        # output tokens", and the "Features"/"Reasoning" rows for capabilities).
+        **_known(
+            "openai",
+            128_000,
+            16_384,
+            "tools vision caching structured_output",
+            "gpt-4o",
+            "gpt-4o-mini",
+        ),
+        **_known(
+            "openai",
+            1_047_576,
+            32_768,
+            "tools vision caching structured_output",
+            "gpt-4.1",
+            "gpt-4.1-mini",
+            "gpt-4.1-nano",
+        ),
+        **_known("openai", 400_000, 128_000, _ALL, "gpt-5", "gpt-5-mini", "gpt-5-nano"),
+        **_known("openai", 200_000, 100_000, _ALL, "o3", "o4-mini"),
+        **_known("openai", 200_000, 100_000, "tools thinking caching structured_output", "o3-mini"),
+        # Google Gemini, ai.google.dev/gemini-api/docs/models ("Input token limit",
+        # "Output token limit", "Capabilities").
+        **_known("google", 1_048_576, 65_536, _ALL, "gemini-2.5-pro", "gemini-2.5-flash"),
+        **_known(
+            "google", 1_048_576, 8_192, "tools vision caching structured_output", "gemini-2.0-flash"
+        ),
+        # Groq, console.groq.com/docs/models ("Context window", "Max completion tokens").
+        **_known("groq", 131_072, 32_768, "tools", "llama-3.3-70b-versatile"),
+        **_known("groq", 131_072, 131_072, "tools", "llama-3.1-8b-instant"),
+        # DeepSeek, api-docs.deepseek.com "Models & Pricing" (context length, the
+        # maximum of "max output"; the default is lower).
+        # (JSON mode only, no schema: not "structured_output".)
+        **_known("deepseek", 128_000, 8_000, "tools caching", "deepseek-chat"),
+        **_known("deepseek", 128_000, 64_000, "thinking caching", "deepseek-reasoner"),
+    }
+)
 
 _DATE_SUFFIX = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
 
 
+@functools.lru_cache(maxsize=512)  # called per request: a miss costs a few regex passes
 def known_model(model_id: str) -> ModelInfo | None:
     """The catalogue's entry for ``model_id``, or None.
 

@@ -207,3 +207,12 @@ def test_server_message_comes_from_the_body_only() -> None:
     assert said(ProviderError("no model limits known")) == "no model limits known"
     line, code = failures.describe(BadRequest("HTTP 404", status=404, body=""))
     assert (line, code) == ("the provider rejected the request (HTTP 404)", failures.REJECTED)
+
+
+def test_the_cut_off_warning_names_the_limit_when_known() -> None:
+    assert failures.truncated(7, 7) == (
+        "the reply was cut off at max_tokens=7 (7 output tokens); raise --max-tokens"
+    )
+    assert failures.truncated(None, 8192).startswith(
+        "the reply was cut off at the max_tokens limit (8192 output tokens)"
+    )

@@ -52,6 +52,11 @@ def test_known_model_reads_dated_and_prefixed_ids(asked: str, found: str) -> Non
     assert info.id == found
 
 
+def test_the_catalogue_is_read_only() -> None:
+    with pytest.raises(TypeError):
+        KNOWN_MODELS["claude-sonnet-4-5"] = sa.ModelInfo("x")  # type: ignore[index]
+
+
 def test_unknown_models_are_not_guessed() -> None:
     assert known_model("claude-opus-9") is None
     assert known_model("my-finetune") is None
