@@ -161,11 +161,8 @@ async def test_a_cancelled_stream_reports_its_estimated_usage(
     assert span.attributes["synapsis.usage.output_tokens_estimated"] is True
 
 
-@pytest.mark.parametrize("value", ["true", "SPAN_ONLY", "span_and_event"])
-async def test_content_only_when_the_conventions_variable_opts_in(
-    http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+async def _weather_span(http1: Served, rt: sa.Runtime) -> dict[str, Any]:
+    """The attributes of one stream's span, instrumented as the environment says."""
     o = Otel()
     stop = sa.instrument_opentelemetry(
         tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
@@ -177,7 +174,15 @@ async def test_content_only_when_the_conventions_variable_opts_in(
     finally:
         stop()
     (span,) = o.spans()
-    attrs = dict(span.attributes or {})
+    return dict(span.attributes or {})
+
+
+@pytest.mark.parametrize("value", ["true", "SPAN_ONLY", "span_and_event"])
+async def test_content_only_when_the_conventions_variable_opts_in(
+    http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    attrs = await _weather_span(http1, rt)
     assert json.loads(attrs["gen_ai.system_instructions"]) == [
         {"type": "text", "content": "Be brief."}
     ]
@@ -198,18 +203,7 @@ async def test_no_content_without_the_opt_in(
     http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
-    o = Otel()
-    stop = sa.instrument_opentelemetry(
-        tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
-    )
-    try:
-        http1.server.enqueue(Reply(text="Sunny."))
-        await rt.providers.register("local", http1.config())
-        await sa.complete(rt, "local", hello("Weather?", system="Be brief."))
-    finally:
-        stop()
-    (span,) = o.spans()
-    attrs = dict(span.attributes or {})
+    attrs = await _weather_span(http1, rt)
     assert "Weather?" not in str(attrs)
     assert "Sunny." not in str(attrs)
     assert attrs["gen_ai.request.model"] == "claude-test"
