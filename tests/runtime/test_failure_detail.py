@@ -6,6 +6,7 @@ and a 403 told apart from a refused key."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import trio
@@ -137,3 +138,51 @@ async def test_a_403_is_permission_denied_with_the_servers_words(
     assert words in error.message
     assert error.request_id is not None
     assert error.attempts == 1  # a 403 is not retried
+
+
+@pytest.mark.parametrize(
+    ("status", "ours", "sdk_name"),
+    [
+        (401, sa.AuthenticationError, "AuthenticationError"),
+        (403, sa.PermissionDenied, "PermissionDeniedError"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["anthropic", "openai"])
+async def test_401_and_403_are_told_apart_as_the_official_sdks_do(
+    http1: Served, rt: sa.Runtime, kind: str, status: int, ours: type[Exception], sdk_name: str
+) -> None:
+    import anthropic
+    import openai
+
+    from synapsis_actors.cli.failures import server_message
+
+    sdk = anthropic if kind == "anthropic" else openai
+    words = "Your organization does not have access to this model"
+    body = (
+        {"type": "error", "error": {"type": "permission_error", "message": words}}
+        if kind == "anthropic"
+        else {"error": {"message": words, "type": "invalid_request_error", "code": None}}
+    )
+    http1.server.enqueue(Fault(status=status, body=body), times=2)
+    client: Any = (
+        anthropic.AsyncAnthropic(
+            base_url=http1.server.anthropic_base_url, api_key="k", max_retries=0
+        )
+        if kind == "anthropic"
+        else openai.AsyncOpenAI(base_url=http1.server.openai_base_url, api_key="k", max_retries=0)
+    )
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(sdk.APIStatusError) as theirs:
+        if kind == "anthropic":
+            await client.messages.create(model="m", max_tokens=8, messages=messages)
+        else:
+            await client.chat.completions.create(model="m", messages=messages)
+    await client.close()
+    await rt.providers.register("local", http1.config(kind))
+    with pytest.raises(sa.APIStatusError) as mine:
+        await sa.complete(rt, "local", hello())
+    assert type(theirs.value).__name__ == sdk_name
+    assert type(mine.value) is ours
+    assert mine.value.status == theirs.value.status_code == status
+    assert server_message(mine.value) == words
+    assert words in str(theirs.value)
