@@ -15,7 +15,8 @@ conventions 1.37 and their successor, the GenAI conventions repository):
   ``error.type`` is the error's class name; each retry is a span event
   ``gen_ai.client.retry``;
 * the histograms ``gen_ai.client.token.usage`` (``{token}``, one record per
-  ``gen_ai.token.type``), ``gen_ai.client.operation.duration`` (s) and
+  ``gen_ai.token.type``; servers' counts only, never an estimate),
+  ``gen_ai.client.operation.duration`` (s) and
   ``gen_ai.client.operation.time_to_first_chunk`` (s);
 * message content (``gen_ai.system_instructions``, ``gen_ai.input.messages``,
   ``gen_ai.output.messages``, JSON in the conventions' parts format) only
@@ -283,11 +284,12 @@ class _Bridge:
                 span.set_attribute("synapsis.usage.output_tokens_estimated", True)
             if self.capture_content:
                 span.set_attribute("gen_ai.output.messages", _json([_output(reply)]))
-            if error is None or usage.input_tokens or usage.output_tokens:
-                for token_type, count in (
-                    ("input", usage.input_tokens),
-                    ("output", usage.output_tokens),
-                ):
+            # The histogram holds servers' counts only: an estimate stays on the span.
+            counts = [("input", usage.input_tokens)]
+            if not usage.estimated:
+                counts.append(("output", usage.output_tokens))
+            for token_type, count in counts:
+                if error is None or count:
                     self.token_usage.record(
                         count, {**metric_attributes, "gen_ai.token.type": token_type}
                     )

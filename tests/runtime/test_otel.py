@@ -159,6 +159,11 @@ async def test_a_cancelled_stream_reports_its_estimated_usage(
     assert span.attributes["gen_ai.usage.input_tokens"] == 8
     assert span.attributes["gen_ai.usage.output_tokens"] == done.usage.output_tokens
     assert span.attributes["synapsis.usage.output_tokens_estimated"] is True
+    # the histogram holds the server's count (input) and no estimate
+    usage = {p.attributes["gen_ai.token.type"]: p for p in otel.points("gen_ai.client.token.usage")}
+    assert set(usage) == {"input"}
+    assert usage["input"].sum == 8
+    assert usage["input"].attributes["gen_ai.provider.name"] == "anthropic"
 
 
 async def _weather_span(http1: Served, rt: sa.Runtime) -> dict[str, Any]:
