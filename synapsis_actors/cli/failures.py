@@ -114,7 +114,8 @@ def _tries(exc: ProviderError) -> str:
 
 
 def _status(exc: ProviderError) -> str:
-    return f"HTTP {exc.status}" if exc.status is not None else "error"
+    """`` (HTTP 404)``, or nothing for an error no HTTP status came with."""
+    return f" (HTTP {exc.status})" if exc.status is not None else ""
 
 
 _STALLS = {
@@ -151,12 +152,12 @@ def describe(exc: BaseException, target: Target | None = None) -> tuple[str, int
 def _provider_line(exc: ProviderError, name: str, target: Target | None) -> tuple[str, int]:
     if isinstance(exc, PermissionDenied):
         said = _said(exc) or ": the key may not use this model or feature"
-        return f"{name} denied permission ({_status(exc)}){said}", AUTH
+        return f"{name} denied permission{_status(exc)}{said}", AUTH
     if isinstance(exc, AuthenticationError):
         said = _said(exc)
         if target and target.key_env:
             said += f"{'; ' if said else ': '}check {target.key_env}"
-        return f"{name} refused the API key ({_status(exc)}){said}", AUTH
+        return f"{name} refused the API key{_status(exc)}{said}", AUTH
     if isinstance(exc, RateLimited):
         after = (
             f"; retry after {_seconds(exc.retry_after)}"
@@ -164,16 +165,16 @@ def _provider_line(exc: ProviderError, name: str, target: Target | None) -> tupl
             else "; try again later"
         )
         said = f"{_said(exc)}{_tries(exc)}{after}"
-        return f"rate limited by {name} ({_status(exc)}){said}", RATE_LIMITED
+        return f"rate limited by {name}{_status(exc)}{said}", RATE_LIMITED
     if isinstance(exc, Overloaded):
         return (
-            f"{name} is overloaded ({_status(exc)}){_said(exc)}{_tries(exc)}; try again later",
+            f"{name} is overloaded{_status(exc)}{_said(exc)}{_tries(exc)}; try again later",
             RATE_LIMITED,
         )
     if isinstance(exc, BadRequest):
-        return f"{name} rejected the request ({_status(exc)}){_said(exc)}", REJECTED
+        return f"{name} rejected the request{_status(exc)}{_said(exc)}", REJECTED
     if isinstance(exc, APIStatusError):
-        return f"{name} failed ({_status(exc)}){_said(exc)}{_tries(exc)}", REJECTED
+        return f"{name} failed{_status(exc)}{_said(exc)}{_tries(exc)}", REJECTED
     if isinstance(exc, APIConnectionError):
         url = target.base_url if target and target.base_url else "the server"
         hint = "is the server running and the URL right?"

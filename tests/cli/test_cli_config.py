@@ -216,3 +216,16 @@ def test_the_cut_off_warning_names_the_limit_when_known() -> None:
     assert failures.truncated(None, 8192).startswith(
         "the reply was cut off at the max_tokens limit (8192 output tokens)"
     )
+
+
+def test_an_error_without_a_status_gets_no_empty_parentheses() -> None:
+    from synapsis_actors.errors import RateLimited, ServerError
+
+    local = RateLimited("over the shared budget", retry_after=3.0)  # raised before sending
+    line, code = failures.describe(local)
+    assert (line, code) == (
+        "rate limited by the provider: over the shared budget; retry after 3 s",
+        failures.RATE_LIMITED,
+    )
+    in_stream = ServerError("api_error: boom", body={"type": "error", "error": {"message": "boom"}})
+    assert failures.describe(in_stream)[0] == "the provider failed: boom"
