@@ -22,7 +22,7 @@ conventions 1.37 and their successor, the GenAI conventions repository):
   ``gen_ai.output.messages``, JSON in the conventions' parts format) only
   when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true``,
   ``SPAN_ONLY`` or ``SPAN_AND_EVENT`` (or ``capture_content=True`` is
-  passed); images are described (kind, media type), never included;
+  passed); inline image bytes are left out (an image by URL keeps it);
 * supervision: ``child_restarted``, ``child_start_failed``,
   ``intensity_exceeded`` and abnormal ``child_exited`` events become span
   events (``synapsis.supervisor.<name>``) on the span current where the
@@ -84,12 +84,14 @@ PROVIDER_NAMES: Mapping[str, str] = {
     "mistral": "mistral_ai",
 }
 
-#: Normalized stop reasons -> the conventions' finish reasons (OpenAI's words).
+#: Normalized stop reasons -> the conventions' finish reasons (their
+#: ``FinishReason``: stop, length, content_filter, tool_call, error); one they
+#: have no word for is reported as it is.
 FINISH_REASONS: Mapping[str, str] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
-    "tool_use": "tool_calls",
+    "tool_use": "tool_call",
     "refusal": "content_filter",
     "pause_turn": "pause_turn",
 }
@@ -346,12 +348,15 @@ def _part(part: Part) -> dict[str, Any]:
             content = "".join(p.text for p in content if isinstance(p, TextPart))
         return {"type": "tool_call_response", "id": part.tool_use_id, "response": content}
     if isinstance(part, ImagePart):
-        # The picture itself stays out of telemetry: its kind and where it lives.
-        return {
-            "type": "blob" if part.data else "uri",
-            "modality": "image",
-            "mime_type": part.media_type,
-        }
+        if part.url:
+            return {
+                "type": "uri",
+                "modality": "image",
+                "mime_type": part.media_type,
+                "uri": part.url,
+            }
+        # Inline image bytes stay out of telemetry (megabytes per attribute): named only.
+        return {"type": "image", "mime_type": part.media_type}
     # A RawBlockPart: a vendor's own block, named by its type.
     return {"type": str(part.data.get("type", part.wire))}
 

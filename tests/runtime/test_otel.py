@@ -327,3 +327,69 @@ except ImportError as exc:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert "pip install 'synapsis-actors[otel]'" in out.stdout
+
+
+async def test_captured_content_follows_the_parts_format_for_every_part(
+    http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synapsis_actors.embedded import ToolCallReply
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    o = Otel()
+    stop = sa.instrument_opentelemetry(
+        tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
+    )
+    picture = "iVBORw0KGgo" * 50
+    request = sa.Request(
+        model="claude-test",
+        max_tokens=64,
+        messages=[
+            sa.Message.user(
+                [
+                    sa.TextPart("Compare these"),
+                    sa.ImagePart(url="https://example.com/a.png"),
+                    sa.ImagePart(media_type="image/jpeg", data=picture),
+                ]
+            ),
+            sa.Message.assistant([sa.ToolUsePart("t1", "look", {"at": "a"})]),
+            sa.Message.tool_result("t1", "a is red"),
+        ],
+    )
+    try:
+        http1.server.enqueue(Reply(tool_calls=[ToolCallReply("look", {"at": "b"}, id="t2")]))
+        await rt.providers.register("local", http1.config())
+        await sa.complete(rt, "local", request)
+    finally:
+        stop()
+    (span,) = o.spans()
+    attrs = dict(span.attributes or {})
+    assert json.loads(attrs["gen_ai.input.messages"]) == [
+        {
+            "role": "user",
+            "parts": [
+                {"type": "text", "content": "Compare these"},
+                {
+                    "type": "uri",
+                    "modality": "image",
+                    "mime_type": "image/png",
+                    "uri": "https://example.com/a.png",
+                },
+                {"type": "image", "mime_type": "image/jpeg"},
+            ],
+        },
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "t1", "name": "look", "arguments": {"at": "a"}}],
+        },
+        {
+            "role": "user",
+            "parts": [{"type": "tool_call_response", "id": "t1", "response": "a is red"}],
+        },
+    ]
+    assert picture not in str(attrs)  # inline image bytes stay out
+    assert attrs["gen_ai.response.finish_reasons"] == ("tool_call",)
+    (output,) = json.loads(attrs["gen_ai.output.messages"])
+    assert output["finish_reason"] == "tool_call"
+    assert output["parts"] == [
+        {"type": "tool_call", "id": "t2", "name": "look", "arguments": {"at": "b"}}
+    ]
