@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from ..model.catalog import ModelInfo
     from ..model.events import ProviderDone
     from ..runtime.runtime import Runtime
+    from ..runtime.telemetry import Handler
 
 PROG = "synapsis-actors"
 EMBEDDED_NOTICE = (
@@ -246,6 +247,7 @@ class _Session:
     async def chat(self) -> BaseException | None:
         from ..model.events import ProviderChunk, ProviderDone
         from ..model.request import Message, Request
+        from ..runtime import telemetry
         from ..runtime.runtime import open_runtime, open_stream
 
         args = self.args
@@ -264,13 +266,15 @@ class _Session:
                 )
                 timing = Timing()
                 done: ProviderDone | None = None
-                async with open_stream(rt, name, request) as stream:
-                    async for msg in stream:
-                        if isinstance(msg, ProviderChunk):
-                            if view.on_event(msg.event):
-                                timing.content()
-                        elif isinstance(msg, ProviderDone):
-                            done = msg
+                retries = self._retry_notices(rt.providers.get(name).max_retries + 1)
+                with telemetry.subscribed(retries):
+                    async with open_stream(rt, name, request) as stream:
+                        async for msg in stream:
+                            if isinstance(msg, ProviderChunk):
+                                if view.on_event(msg.event):
+                                    timing.content()
+                            elif isinstance(msg, ProviderDone):
+                                done = msg
                 timing.done()
             except Exception as exc:
                 # Returned, not raised: raising through the runtime's nursery
@@ -285,6 +289,23 @@ class _Session:
                 warning(self.err, failures.truncated(request.max_tokens, done.usage.output_tokens))
                 self.code = failures.TRUNCATED
             return None
+
+    def _retry_notices(self, attempts: int) -> Handler:
+        """A telemetry handler that says each retry on stderr: a silent wait
+        through several attempts looks like a hang."""
+
+        def on_event(name: str, data: Mapping[str, Any]) -> None:
+            if name != "provider.request.retry":
+                return
+            status = data.get("status")
+            what = f"HTTP {status} {data.get('error')}" if status else str(data.get("error"))
+            notice(
+                self.err,
+                f"attempt {data.get('attempt')} of {attempts} failed ({what}); "
+                f"retrying in {float(data.get('delay') or 0.0):.1f} s",
+            )
+
+        return on_event
 
     async def models(self) -> BaseException | None:
         from ..runtime.runtime import open_runtime

@@ -531,3 +531,15 @@ async def test_max_tokens_above_the_models_limit_fails_before_sending(tmp_path: 
     run.assert_one_error(
         failures.USAGE, "max_tokens: 100000 is more than claude-sonnet-4-5 allows", "at most 64000"
     )
+
+
+async def test_each_retry_is_said_while_it_waits(tmp_path: Path) -> None:
+    async with open_embedded_provider() as server:
+        server.enqueue(Fault(status=503))
+        server.enqueue(Reply(text="Back again."))
+        run = await cli(tmp_path, "chat", "hi", env=anthropic_env(server.anthropic_base_url))
+    assert run.code == 0, run.err
+    assert run.out == "Back again.\n"
+    (line,) = [line for line in run.err.splitlines() if line.startswith("attempt ")]
+    assert line.startswith("attempt 1 of 3 failed (HTTP 503 ServerError); retrying in ")
+    assert line.endswith(" s")
