@@ -28,12 +28,14 @@ The hierarchy::
         │                              .provider, .status, .request_id, .body,
         │                              .attempts, .elapsed (how many tries, over how long)
         ├── ProviderNotFound (LookupError)  no provider registered under that name
-        ├── APIConnectionError         could not connect / send / read the headers
+        ├── APIConnectionError         could not connect / send / read the headers: .reason
         ├── APIStatusError             the server said no (HTTP status, or an error
         │   │                          event after a 200, where .status is the error's)
         │   ├── BadRequest             400, 404, 413, 422, invalid_request_error
         │   ├── AuthenticationError    401: the server refused the API key
-        │   │   └── PermissionDenied   403: the key is valid, not for this (model, org, region)
+        │   │   └── PermissionDenied   403: the key works, not for this model/org/region
+        │   │                          (a subclass, so `except AuthenticationError` keeps
+        │   │                          catching 403s as before)
         │   ├── RateLimited            429: .retry_after (seconds or None)
         │   ├── Overloaded             529, overloaded_error
         │   └── ServerError            other 5xx, api_error
