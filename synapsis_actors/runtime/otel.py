@@ -61,7 +61,7 @@ from ..otp import telemetry as otp_telemetry
 from . import telemetry
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Histogram, MeterProvider
+    from opentelemetry.metrics import Histogram, Meter, MeterProvider
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
 #: The conventions' switch for recording message content.
@@ -142,6 +142,7 @@ def instrument_opentelemetry(
     def uninstrument() -> None:
         stop_streams()
         stop_supervision()
+        bridge.close()
 
     return uninstrument
 
@@ -161,7 +162,7 @@ class _Operation:
 class _Bridge:
     """Turns the library's telemetry events into spans, span events and metrics."""
 
-    def __init__(self, tracer: Tracer, meter: Any, capture_content: bool) -> None:
+    def __init__(self, tracer: Tracer, meter: Meter, capture_content: bool) -> None:
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         self.tracer = tracer
@@ -187,6 +188,12 @@ class _Bridge:
             explicit_bucket_boundaries_advisory=_SECOND_BUCKETS,
         )
         self.operations: dict[Any, _Operation] = {}
+
+    def close(self) -> None:
+        """End the spans of streams still running: nothing will end them now."""
+        operations, self.operations = self.operations, {}
+        for op in operations.values():
+            op.span.end()
 
     # ----------------------------------------------------------------- streams
 

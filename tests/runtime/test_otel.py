@@ -393,3 +393,24 @@ async def test_captured_content_follows_the_parts_format_for_every_part(
     assert output["parts"] == [
         {"type": "tool_call", "id": "t2", "name": "look", "arguments": {"at": "b"}}
     ]
+
+
+async def test_uninstrumenting_ends_open_spans_and_stops_recording(
+    http1: Served, rt: sa.Runtime
+) -> None:
+    o = Otel()
+    stop = sa.instrument_opentelemetry(
+        tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
+    )
+    http1.server.enqueue(Step(Reply(text="word " * 100), delay=0.01))
+    http1.server.enqueue(Reply(text="after"))
+    await rt.providers.register("local", http1.config())
+    async with sa.open_stream(rt, "local", hello()) as stream:
+        async for msg in stream:
+            if isinstance(msg, sa.ProviderChunk) and isinstance(msg.event, sa.TextDelta):
+                stop()  # mid-stream
+                break
+    (span,) = o.spans()  # ended, not left open
+    assert span.end_time is not None
+    await sa.complete(rt, "local", hello())
+    assert len(o.spans()) == 1  # nothing recorded after stop()
