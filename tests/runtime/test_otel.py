@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -49,8 +50,9 @@ class Otel:
         return found
 
 
-@pytest.fixture
-def otel() -> Iterator[Otel]:
+@contextmanager
+def instrumented() -> Iterator[Otel]:
+    """Instrumented (as the environment says) for the block, into fresh in-memory readers."""
     o = Otel()
     stop = sa.instrument_opentelemetry(
         tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
@@ -60,6 +62,12 @@ def otel() -> Iterator[Otel]:
     finally:
         stop()
         stop()  # harmless twice
+
+
+@pytest.fixture
+def otel() -> Iterator[Otel]:
+    with instrumented() as o:
+        yield o
 
 
 async def test_a_stream_is_one_client_span_in_the_genai_conventions(
@@ -168,16 +176,10 @@ async def test_a_cancelled_stream_reports_its_estimated_usage(
 
 async def _weather_span(http1: Served, rt: sa.Runtime) -> dict[str, Any]:
     """The attributes of one stream's span, instrumented as the environment says."""
-    o = Otel()
-    stop = sa.instrument_opentelemetry(
-        tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
-    )
-    try:
+    with instrumented() as o:
         http1.server.enqueue(Reply(text="Sunny."))
         await rt.providers.register("local", http1.config())
         await sa.complete(rt, "local", hello("Weather?", system="Be brief."))
-    finally:
-        stop()
     (span,) = o.spans()
     return dict(span.attributes or {})
 
@@ -233,11 +235,7 @@ async def test_the_api_key_appears_in_no_attribute_event_or_metric(
     http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    o = Otel()
-    stop = sa.instrument_opentelemetry(
-        tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
-    )
-    try:
+    with instrumented() as o:
         http1.server.enqueue(Reply(text="fine"))
         http1.server.enqueue(Fault(status=503))
         http1.server.enqueue(Fault(status=401))
@@ -245,8 +243,6 @@ async def test_the_api_key_appears_in_no_attribute_event_or_metric(
         await sa.complete(rt, "local", hello())
         with pytest.raises(sa.AuthenticationError):
             await sa.complete(rt, "local", hello())
-    finally:
-        stop()
     spans = o.spans("")
     assert len(spans) == 2
     seen = []
@@ -335,10 +331,6 @@ async def test_captured_content_follows_the_parts_format_for_every_part(
     from synapsis_actors.embedded import ToolCallReply
 
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    o = Otel()
-    stop = sa.instrument_opentelemetry(
-        tracer_provider=o.tracer_provider, meter_provider=o.meter_provider
-    )
     picture = "iVBORw0KGgo" * 50
     request = sa.Request(
         model="claude-test",
@@ -355,12 +347,10 @@ async def test_captured_content_follows_the_parts_format_for_every_part(
             sa.Message.tool_result("t1", "a is red"),
         ],
     )
-    try:
+    with instrumented() as o:
         http1.server.enqueue(Reply(tool_calls=[ToolCallReply("look", {"at": "b"}, id="t2")]))
         await rt.providers.register("local", http1.config())
         await sa.complete(rt, "local", request)
-    finally:
-        stop()
     (span,) = o.spans()
     attrs = dict(span.attributes or {})
     assert json.loads(attrs["gen_ai.input.messages"]) == [
