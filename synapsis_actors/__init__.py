@@ -105,6 +105,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "open_stream",
     ),
     "runtime.budgets": ("LocalBudgets", "RedisBudgets"),
+    "runtime.otel": ("instrument_opentelemetry",),
     "embedded": (
         "EmbeddedProvider",
         "Fault",
@@ -230,6 +231,7 @@ if TYPE_CHECKING:
         LocalBudgets as LocalBudgets,
         RedisBudgets as RedisBudgets,
     )
+    from .runtime.otel import instrument_opentelemetry as instrument_opentelemetry
     from .embedded import (
         EmbeddedProvider as EmbeddedProvider,
         Fault as Fault,

@@ -8,7 +8,8 @@ The hierarchy::
     ├── OTPError                       the supervision runtime (knows nothing of HTTP)
     │   ├── InvalidChildSpec (ConfigError too)
     │   ├── StartError                 a child failed to start: .child_id, .reason
-    │   ├── RestartIntensityExceeded   .supervisor, .last_failure: escalates to the parent
+    │   ├── RestartIntensityExceeded   .supervisor, .last_failure (also its __cause__):
+    │   │                              escalates to the parent
     │   ├── ChildError                 refusals of management calls, with .child_id
     │   │   ├── AlreadyStarted         start_child: the id is running
     │   │   ├── AlreadyPresent         start_child: the id's spec is kept, not running
@@ -24,13 +25,17 @@ The hierarchy::
     │   └── TaskCancelled              a supervised task was cancelled before it produced
     │                                  a result (terminate_child, cancel(), shutdown)
     └── ProviderError                  base of every error a provider stream reports;
-        │                              .provider, .status, .request_id, .body
+        │                              .provider, .status, .request_id, .body,
+        │                              .attempts, .elapsed (how many tries, over how long)
         ├── ProviderNotFound (LookupError)  no provider registered under that name
-        ├── APIConnectionError         could not connect / send / read the headers
+        ├── APIConnectionError         could not connect / send / read the headers: .reason
         ├── APIStatusError             the server said no (HTTP status, or an error
         │   │                          event after a 200, where .status is the error's)
         │   ├── BadRequest             400, 404, 413, 422, invalid_request_error
-        │   ├── AuthenticationError    401, 403
+        │   ├── AuthenticationError    401: the server refused the API key
+        │   │   └── PermissionDenied   403: the key works, not for this model/org/region
+        │   │                          (a subclass, so `except AuthenticationError` keeps
+        │   │                          catching 403s as before)
         │   ├── RateLimited            429: .retry_after (seconds or None)
         │   │   └── AdmissionTimedOut  raised locally: the budget (ProviderConfig.rate_limits)
         │   │                          had no room within admission_timeout; nothing was sent
@@ -110,6 +115,8 @@ class RestartIntensityExceeded(OTPError):
         self.child_id = child_id
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
+        # The child's crash is the cause: tracebacks and ``raise ... from`` readers see it.
+        self.__cause__ = last_failure
         super().__init__(
             f"supervisor {supervisor!r} exceeded {max_restarts} restarts in {max_seconds}s;"
             f" last failure in child {child_id!r}: {last_failure!r}"
@@ -200,9 +207,15 @@ class ProviderError(SynapsisError):
     when it sent one, ``body`` the server's error payload (decoded JSON or a
     truncated text), ``rate_limits`` the server's rate-limit headers
     (a ``RateLimitStatus``) when the response carried any. Never an API key.
+
+    ``attempts`` is how many requests were sent for it (retries included) and
+    ``elapsed`` the seconds from the first send to the failure (None when the
+    error came from no request, e.g. ``ProviderNotFound``).
     """
 
     rate_limits: Any = None
+    attempts: int = 1
+    elapsed: float | None = None
 
     def __init__(
         self,
@@ -228,6 +241,10 @@ class ProviderError(SynapsisError):
             parts.append(f"status={self.status}")
         if self.request_id:
             parts.append(f"request_id={self.request_id}")
+        if self.attempts > 1:
+            parts.append(f"attempts={self.attempts}")
+            if self.elapsed is not None:
+                parts.append(f"elapsed={self.elapsed:.3g}s")
         return " ".join(parts) if len(parts) == 1 else f"{parts[0]} ({', '.join(parts[1:])})"
 
 
@@ -236,7 +253,14 @@ class ProviderNotFound(ProviderError, LookupError):
 
 
 class APIConnectionError(ProviderError):
-    """Could not connect, send the request or read the response headers."""
+    """Could not connect, send the request or read the response headers.
+
+    ``reason`` is the cause in a few words when it is known ("connection
+    refused", "host name not resolved (...)", "TLS failed (...)"); the
+    message adds the HTTP stack's own words.
+    """
+
+    reason: str | None = None
 
 
 class APIStatusError(ProviderError):
@@ -254,7 +278,16 @@ class BadRequest(APIStatusError):
 
 
 class AuthenticationError(APIStatusError):
-    pass
+    """401: the server refused the API key (missing, wrong, revoked)."""
+
+
+class PermissionDenied(AuthenticationError):
+    """403: the key was accepted but may not do this (model, organization, region).
+
+    A subclass of ``AuthenticationError`` so that code catching that for
+    "the key does not work here" (which 403s were before this class existed)
+    still catches it; catch ``PermissionDenied`` first to tell the two apart.
+    """
 
 
 class RateLimited(APIStatusError):
@@ -365,6 +398,7 @@ __all__ = [
     "NoProcess",
     "OTPError",
     "Overloaded",
+    "PermissionDenied",
     "ProviderError",
     "ProviderNotFound",
     "RateLimited",

@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -37,11 +37,23 @@ from .config import (
     default_base_url,
     mask_key,
 )
-from .render import ChatView, Scrubber, Sink, Timing, default_sinks, error, notice, table
+from .render import (
+    ChatView,
+    Scrubber,
+    Sink,
+    Timing,
+    default_sinks,
+    error,
+    notice,
+    table,
+    warning,
+)
 
 if TYPE_CHECKING:
+    from ..model.catalog import ModelInfo
     from ..model.events import ProviderDone
     from ..runtime.runtime import Runtime
+    from ..runtime.telemetry import Handler
 
 PROG = "synapsis-actors"
 EMBEDDED_NOTICE = (
@@ -93,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Supervised, cancellable, typed LLM streams on trio.",
         epilog="exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 key refused, "
         "4 rate limited/overloaded, 5 unreachable, 6 stream failed, 7 request rejected/"
-        "server error, 130 interrupted",
+        "server error, 8 reply cut off at max_tokens, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _add_common(parser, top=True)
@@ -122,13 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     providers = sub.add_parser("providers", help="list the configured providers (keys masked)")
     _add_common(providers, top=False)
 
-    models = sub.add_parser("models", help="list a provider's models")
+    models = sub.add_parser(
+        "models", help="list a provider's models, with their limits and capabilities"
+    )
     models.add_argument(
         "name",
         nargs="?",
         default=None,
         metavar="NAME",
         help="provider name (default: the default provider)",
+    )
+    models.add_argument(
+        "--known",
+        action="store_true",
+        help="list the built-in catalogue of known models instead (no server asked)",
     )
     _add_common(models, top=False)
 
@@ -216,6 +235,8 @@ class _Session:
         self.target: failures.Target | None = None
         self.view: ChatView | None = None
         self.prompt = ""
+        #: The exit code of a command that succeeded with a qualification (a cut-off reply).
+        self.code = failures.OK
 
     def pick(self, requested: str | None) -> str:
         name = self.cfg.choose(requested)
@@ -226,6 +247,7 @@ class _Session:
     async def chat(self) -> BaseException | None:
         from ..model.events import ProviderChunk, ProviderDone
         from ..model.request import Message, Request
+        from ..runtime import telemetry
         from ..runtime.runtime import open_runtime, open_stream
 
         args = self.args
@@ -244,13 +266,15 @@ class _Session:
                 )
                 timing = Timing()
                 done: ProviderDone | None = None
-                async with open_stream(rt, name, request) as stream:
-                    async for msg in stream:
-                        if isinstance(msg, ProviderChunk):
-                            if view.on_event(msg.event):
-                                timing.content()
-                        elif isinstance(msg, ProviderDone):
-                            done = msg
+                retries = self._retry_notices(rt.providers.get(name).max_retries + 1)
+                with telemetry.subscribed(retries):
+                    async with open_stream(rt, name, request) as stream:
+                        async for msg in stream:
+                            if isinstance(msg, ProviderChunk):
+                                if view.on_event(msg.event):
+                                    timing.content()
+                            elif isinstance(msg, ProviderDone):
+                                done = msg
                 timing.done()
             except Exception as exc:
                 # Returned, not raised: raising through the runtime's nursery
@@ -258,13 +282,39 @@ class _Session:
                 return exc
             assert done is not None, "a stream always ends with one ProviderDone"
             if done.error is not None:
-                return done.error  # what arrived stays printed; the error is the last line
+                # What arrived stays printed; the error is the last line.
+                return _delivered(done.error)
             view.summary(done, timing, f"{request.model} via {name}")
+            if done.stop_reason == "max_tokens":
+                warning(self.err, failures.truncated(request.max_tokens, done.usage.output_tokens))
+                self.code = failures.TRUNCATED
             return None
+
+    def _retry_notices(self, attempts: int) -> Handler:
+        """A telemetry handler that says each retry on stderr: a silent wait
+        through several attempts looks like a hang."""
+
+        def on_event(name: str, data: Mapping[str, Any]) -> None:
+            if name != "provider.request.retry":
+                return
+            status = data.get("status")
+            what = f"HTTP {status} {data.get('error')}" if status else str(data.get("error"))
+            notice(
+                self.err,
+                f"attempt {data.get('attempt')} of {attempts} failed ({what}); "
+                f"retrying in {float(data.get('delay') or 0.0):.1f} s",
+            )
+
+        return on_event
 
     async def models(self) -> BaseException | None:
         from ..runtime.runtime import open_runtime
 
+        if self.args.known:
+            from ..model.catalog import KNOWN_MODELS
+
+            self.out.write(_models_table(KNOWN_MODELS.values()))
+            return None
         name = self.pick(self.args.name)
         async with open_runtime() as rt, AsyncExitStack() as stack:
             try:
@@ -273,8 +323,7 @@ class _Session:
                 listed = await rt.providers.models(name)
             except Exception as exc:
                 return exc
-        rows = [[m.id, m.owned_by or "", str(m.context_window or "")] for m in listed]
-        self.out.write(table(rows, ["MODEL", "OWNED BY", "CONTEXT"]))
+        self.out.write(_models_table(listed))
         return None
 
     def providers(self) -> None:
@@ -322,7 +371,37 @@ class _Session:
             notice(self.err, f"config file: {cfg.path}")
 
 
+def _models_table(models: Iterable[ModelInfo]) -> str:
+    """One row per model: limits, capabilities and where they come from."""
+
+    def number(value: int | None) -> str:
+        return f"{value:,}" if value is not None else "-"
+
+    rows = [
+        [
+            m.id,
+            m.owned_by or "",
+            number(m.context_window),
+            number(m.max_output_tokens),
+            " ".join(sorted(m.capabilities)) or "-",
+            m.source,
+        ]
+        for m in models
+    ]
+    return table(rows, ["MODEL", "OWNED BY", "CONTEXT", "MAX OUTPUT", "CAPABILITIES", "FROM"])
+
+
 # ----------------------------------------------------------------- entry point
+
+
+def _delivered(error: BaseException) -> BaseException:
+    """``error`` as delivered in a ``ProviderDone``, raised once here so that it
+    carries a traceback for ``--debug`` (its own frames, if it was raised where
+    it arose, come after this one; its ``__cause__`` chain is kept)."""
+    try:
+        raise error
+    except BaseException as exc:
+        return exc
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -417,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(session, exc)
     if result is not None:
         return _report(session, result)
-    return failures.OK
+    return session.code
 
 
 def run() -> NoReturn:

@@ -260,13 +260,22 @@ def notice(err: Sink, text: str) -> None:
     err.write(text + "\n", "dim")
 
 
-def error(err: Sink, line: str) -> None:
-    """The one line a failure gets: ``error: ...``."""
+def _labelled(err: Sink, label: str, style: str, line: str) -> None:
     if err.styled:
-        err.write("error: ", "bold red")
+        err.write(f"{label}: ", style)
         err.write(line + "\n")
     else:
-        err.write(f"error: {line}\n")
+        err.write(f"{label}: {line}\n")
+
+
+def warning(err: Sink, line: str) -> None:
+    """A line that qualifies a result which did arrive: ``warning: ...``."""
+    _labelled(err, "warning", "bold yellow", line)
+
+
+def error(err: Sink, line: str) -> None:
+    """The one line a failure gets: ``error: ...``."""
+    _labelled(err, "error", "bold red", line)
 
 
 def default_sinks(scrub: Scrubber) -> tuple[Sink, Sink]:

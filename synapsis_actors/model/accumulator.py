@@ -22,6 +22,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from .events import (
     Event,
     MessageStart,
@@ -317,3 +319,30 @@ _ADD: dict[type, Callable[[Accumulator, Any], None]] = {
     ToolCallEnd: lambda a, e: a._tool_end_event(e),
     UsageUpdate: lambda a, e: a.set_usage(e.usage),
 }
+
+
+#: Characters per output token for an estimate when the server gave no count:
+#: the rule of thumb both OpenAI ("1 token ~= 4 chars in English") and
+#: Anthropic publish for English text.
+CHARS_PER_TOKEN = 4
+
+
+def with_output_estimate(message: AssistantMessage) -> AssistantMessage:
+    """``message`` with its output tokens estimated from the content received.
+
+    For a reply that ended before the server's final count (cancelled,
+    interrupted, an error event): OpenAI-compatible servers send usage only
+    at the end, and Anthropic's first count is a placeholder. When the
+    estimate (``ceil(characters / CHARS_PER_TOKEN)`` over text, thinking,
+    refusal and tool-call arguments) exceeds what the server reported,
+    ``usage.output_tokens`` becomes the estimate and ``usage.estimated`` is
+    True; otherwise ``message`` is returned as it is.
+    """
+    chars = len(message.text) + len(message.thinking) + len(message.refusal or "")
+    for call in message.tool_calls:
+        chars += len(call.name) + len(call.arguments or json.dumps(call.input or {}))
+    estimate = -(-chars // CHARS_PER_TOKEN)
+    if estimate <= message.usage.output_tokens:
+        return message
+    usage = attrs.evolve(message.usage, output_tokens=estimate, estimated=True)
+    return attrs.evolve(message, usage=usage)

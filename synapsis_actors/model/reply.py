@@ -21,6 +21,9 @@ class Usage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_creation_tokens: int = 0
+    #: True when ``output_tokens`` is the library's estimate from the content
+    #: received (a stream cancelled or failed before the server's count).
+    estimated: bool = False
 
 
 @attrs.frozen

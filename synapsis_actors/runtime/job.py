@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -32,6 +34,7 @@ from ..errors import (
     StreamInterrupted,
     StreamStalled,
 )
+from ..model.accumulator import with_output_estimate
 from ..model.config import ProviderConfig
 from ..model.events import Ping, ProviderChunk, ProviderDone
 from ..model.ratelimits import RateLimits, RateLimitStatus
@@ -103,6 +106,7 @@ class StreamJob:
 
     __slots__ = (
         "admission",
+        "attempts",
         "budget",
         "cancel_reason",
         "decoder",
@@ -110,6 +114,7 @@ class StreamJob:
         "events",
         "final",
         "first_deadline",
+        "first_sent_at",
         "input_estimate",
         "rate_limits",
         "ref",
@@ -144,6 +149,9 @@ class StreamJob:
         self.sent_at = 0.0
         self.first_deadline = _INF
         self.events = 0
+        #: Requests sent (retries included) and when the first went out: errors say both.
+        self.attempts = 0
+        self.first_sent_at: float | None = None
 
     # ------------------------------------------------------------------ task
 
@@ -201,6 +209,7 @@ class StreamJob:
                     "method": request.method,
                     "url": scrub(request.url, entry.config.api_key),
                     "headers": telemetry.redact_headers(request.headers),
+                    "request": self.request,
                 },
             )
         if _log.isEnabledFor(logging.DEBUG):
@@ -226,6 +235,9 @@ class StreamJob:
         if self.budget is not None:
             await self._admit()
         self.sent_at = trio.current_time()
+        self.attempts += 1
+        if self.first_sent_at is None:
+            self.first_sent_at = self.sent_at
         limit = config.first_event_timeout
         self.first_deadline = _INF if limit is None else self.sent_at + limit
         response: Exchange | None = None
@@ -253,12 +265,12 @@ class StreamJob:
             except (ConnectFailed, BodyFailed) as exc:
                 await self._discard(request, response)
                 await self._give_back(response)
-                raise AttemptFailed(
-                    self._tag(
-                        APIConnectionError(scrub(f"connection failed: {exc}", config.api_key))
-                    ),
-                    retryable=True,
-                ) from exc
+                reason = _connection_failure(exc)
+                text = f"{reason}: {exc}" if reason else f"connection failed: {exc}"
+                error = APIConnectionError(scrub(text, config.api_key))
+                error.reason = reason and scrub(reason, config.api_key)
+                error.__cause__ = exc  # the HTTP stack's own error, for --debug and tracebacks
+                raise AttemptFailed(self._tag(error), retryable=True) from exc
             except BaseException:
                 await self._discard(request, response)
                 raise
@@ -420,9 +432,9 @@ class StreamJob:
             except BodyFailed as exc:
                 if not decoder.complete:
                     text = scrub(f"connection lost mid-stream: {exc}", self.entry.config.api_key)
-                    return self._failed(
-                        StreamInterrupted(text[:_TEXT_LIMIT], partial=decoder.message())
-                    )
+                    interrupted = StreamInterrupted(text[:_TEXT_LIMIT], partial=decoder.message())
+                    interrupted.__cause__ = exc
+                    return self._failed(interrupted)
                 # The terminal event arrived: a reset after it changes nothing.
             except ProviderError as error:  # an error event after the 200, or bad data
                 return self._failed(error)
@@ -474,11 +486,22 @@ class StreamJob:
     def _message(self) -> AssistantMessage:
         return self.decoder.message() if self.decoder is not None else AssistantMessage()
 
+    def _partial(self) -> AssistantMessage:
+        """The reply so far of a stream that did not finish: usage as known, the
+        output tokens estimated (and flagged) where the server's count is missing."""
+        message = self._message()
+        if self.decoder is None or self.decoder.complete:
+            return message
+        return with_output_estimate(message)
+
     def _tag(self, error: ProviderError) -> ProviderError:
         # The registered name, not the kind a decoder may have put there.
         error.provider = self.entry.name
         if error.request_id is None:
             error.request_id = self.request_id
+        if self.first_sent_at is not None:
+            error.attempts = max(self.attempts, 1)
+            error.elapsed = trio.current_time() - self.first_sent_at
         return error
 
     def _stalled(self, limit: str, seconds: float | None) -> StreamStalled:
@@ -514,8 +537,8 @@ class StreamJob:
 
     def _failed(self, error: ProviderError) -> ProviderDone:
         self._tag(error)
-        message = self._message()
-        if isinstance(error, StreamInterrupted) and error.partial is None:
+        message = self._partial()
+        if isinstance(error, StreamInterrupted):
             error.partial = message
         if telemetry.active():
             telemetry.emit(
@@ -528,6 +551,7 @@ class StreamJob:
                     "error": type(error).__name__,
                     "status": error.status,
                     "message": scrub(str(error), self.entry.config.api_key),
+                    "reply": message,
                 },
             )
         _log.warning("stream %r failed: %s", self.ref, error)
@@ -556,6 +580,7 @@ class StreamJob:
                     "events": self.events,
                     "stop_reason": message.stop_reason,
                     "usage": message.usage,
+                    "reply": message,
                 },
             )
         _log.debug("stream %r done: %s", self.ref, message.stop_reason)
@@ -574,7 +599,7 @@ class StreamJob:
         if self.final is not None:
             return
         error = self._tag(StreamCancelled(f"stream cancelled: {self.cancel_reason}"))
-        message = self._message()
+        message = self._partial()
         self.final = ProviderDone(
             self.ref, None, message.raw_stop_reason, message.usage, message, error, self.rate_limits
         )
@@ -587,6 +612,7 @@ class StreamJob:
                     "request_id": self.request_id,
                     "seconds": trio.current_time() - self.sent_at,
                     "reason": self.cancel_reason,
+                    "reply": message,
                 },
             )
         _log.debug("stream %r cancelled: %s", self.ref, self.cancel_reason)
@@ -594,3 +620,32 @@ class StreamJob:
             self.entry.provider.on_cancel(self.ref)
         except Exception:
             _log.exception("provider %s: on_cancel failed", self.entry.name)
+
+
+def _connection_failure(exc: BaseException) -> str | None:
+    """What went wrong with the connection, in the words a person looks for, or None.
+
+    The OS error at the bottom of the HTTP stack's chain (refused, name not
+    resolved, TLS) names the cause better than the wrapper's text.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return f"host name not resolved ({current.strerror or current})"
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({current.verify_message or current})"
+        if isinstance(current, ssl.SSLError):
+            return f"TLS failed ({current.reason or current})"
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                todo.append(linked)
+    return None

@@ -32,7 +32,7 @@ import attrs
 import trio
 
 from ..errors import APIConnectionError, ConfigError, ProviderError, ProviderNotFound
-from ..model.catalog import ModelInfo
+from ..model.catalog import ModelInfo, known_model, merge
 from ..model.config import ProviderConfig
 from ..model.secrets import scrub
 from ..otp import Actor, Caller
@@ -358,4 +358,18 @@ class Providers:
                 status=status,
                 request_id=request_id(headers),
             ) from exc
-        return entry.provider.parse_models(body)
+        # What the server said, filled in from the catalogue where it said nothing.
+        return [
+            merge(model, known_model(model.id)) or model
+            for model in entry.provider.parse_models(body)
+        ]
+
+    def model_info(self, name: str, model: str) -> ModelInfo | None:
+        """What is known of ``model`` on provider ``name``, without I/O: its entry
+        in the cached model list (merged with the catalogue), else the
+        catalogue's (``model.catalog.known_model``), else None."""
+        cache = self._models.get(name)
+        for listed in (cache.models or ()) if cache is not None else ():
+            if listed.id == model:
+                return listed
+        return known_model(model)

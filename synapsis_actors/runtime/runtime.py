@@ -42,6 +42,7 @@ from ..errors import (
     StreamCancelled,
     SupervisorNotRunning,
 )
+from ..model.catalog import check_max_tokens
 from ..model.events import ProviderChunk, ProviderDone
 from ..model.reply import AssistantMessage
 from ..model.request import Request
@@ -358,7 +359,8 @@ async def open_stream(
     ``buffer`` bounds the events waiting for the caller: when it is full the
     task stops reading the socket (and its time limits pause meanwhile).
     Raises ``ProviderNotFound`` for an unknown name and ``ConfigError`` for a
-    bad ``request`` or ``buffer``, before any I/O; every other failure
+    bad ``request`` or ``buffer``, before any I/O (also for a ``max_tokens``
+    above the model's known output limit: ``Providers.model_info``); every other failure
     arrives as the ``ProviderDone``'s error. Leaving the block (normally, by
     an exception, or by cancellation) ends the stream's task and closes its
     response before returning.
@@ -368,6 +370,11 @@ async def open_stream(
         raise ConfigError("request", f"expected a Request, got {type(request).__name__}")
     if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
         raise ConfigError("buffer", f"must be an int >= 0, got {buffer!r}")
+    if request.max_tokens is not None:
+        # A request the server must refuse is not sent: the model's known limit.
+        check_max_tokens(
+            request.model, request.max_tokens, rt.providers.model_info(name, request.model)
+        )
     ref = StreamRef(next(_refs), name)
     # Not open_memory_channel[...](): the subscripted form builds a typing
     # alias on every call.

@@ -3,16 +3,22 @@
 Events (``name``, then the keys of ``data``):
 
 * ``"provider.request.start"``: ref, provider, kind, model, method, url, headers
-  (redacted: only :data:`HEADER_ALLOW_LIST` values are kept), attempt;
+  (redacted: only :data:`HEADER_ALLOW_LIST` values are kept), request (the
+  ``Request``);
 * ``"provider.request.retry"``: ref, provider, attempt (the one that failed),
   delay (seconds), error (the error's class name), status;
 * ``"provider.stream.first_event"``: ref, provider, request_id, seconds (since
   the request was sent);
 * ``"provider.stream.done"``: ref, provider, request_id, seconds, events,
-  stop_reason, usage;
+  stop_reason, usage, reply (the ``AssistantMessage``);
 * ``"provider.stream.error"``: ref, provider, request_id, seconds, error
-  (class name), status, message (the error's ``str``, never holding a key);
-* ``"provider.stream.cancel"``: ref, provider, request_id, seconds, reason.
+  (class name), status, message (the error's ``str``, never holding a key),
+  reply (the partial ``AssistantMessage``, usage as known or estimated);
+* ``"provider.stream.cancel"``: ref, provider, request_id, seconds, reason,
+  reply (as for an error).
+
+``seconds`` counts from the last attempt's send. The OpenTelemetry
+instrumentation (``runtime/otel.py``) is one subscriber of these events.
 
 A handler is a plain callable ``handler(name, data)``; it runs synchronously
 in the stream task, so it must be quick and must not raise (an exception is

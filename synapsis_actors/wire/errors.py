@@ -20,6 +20,7 @@ from ..errors import (
     AuthenticationError,
     BadRequest,
     Overloaded,
+    PermissionDenied,
     ProviderError,
     RateLimited,
     ServerError,
@@ -48,7 +49,8 @@ ERROR_TYPES: dict[str, tuple[type[APIStatusError], int]] = {
     "tool_use_failed": (BadRequest, 400),
     "authentication_error": (AuthenticationError, 401),
     "invalid_api_key": (AuthenticationError, 401),
-    "permission_error": (AuthenticationError, 403),
+    "permission_error": (PermissionDenied, 403),
+    "permission_denied": (PermissionDenied, 403),
     "AuthenticationError": (AuthenticationError, 401),
     # Google's error.status names (Gemini API, Vertex AI)
     "RESOURCE_EXHAUSTED": (RateLimited, 429),
@@ -66,8 +68,10 @@ ERROR_TYPES: dict[str, tuple[type[APIStatusError], int]] = {
 def class_for_status(status: int) -> type[APIStatusError] | None:
     if status in (400, 404, 413, 422):
         return BadRequest
-    if status in (401, 403):
+    if status == 401:
         return AuthenticationError
+    if status == 403:
+        return PermissionDenied
     if status == 429:
         return RateLimited
     if status == 529:

@@ -108,7 +108,9 @@ def parse_models(body: Any) -> list[ModelInfo]:
 
     Entries without a string id are skipped; the context window is read from
     the fields vendors use for it (OpenRouter ``context_length``, vLLM
-    ``max_model_len``, llama.cpp ``meta.n_ctx_train``).
+    ``max_model_len``, llama.cpp ``meta.n_ctx_train``), the output limit from
+    ``max_output_tokens`` / ``max_completion_tokens`` (OpenRouter:
+    ``top_provider.max_completion_tokens``).
     """
     data = body.get("data") if isinstance(body, dict) else body
     if not isinstance(data, list):
@@ -123,12 +125,17 @@ def parse_models(body: Any) -> list[ModelInfo]:
         if window is None and isinstance(meta, dict):
             window = meta.get("n_ctx_train")
         owner = item.get("owned_by")
+        top = item.get("top_provider")  # OpenRouter: the limits of its default route
+        output = item.get("max_output_tokens") or item.get("max_completion_tokens")
+        if output is None and isinstance(top, dict):
+            output = top.get("max_completion_tokens")
         out.append(
             ModelInfo(
                 item["id"],
                 owner if isinstance(owner, str) else None,
-                window if type(window) is int else None,
+                window if type(window) is int and window > 0 else None,
                 item,
+                max_output_tokens=output if type(output) is int and output > 0 else None,
             )
         )
     return out

@@ -416,3 +416,130 @@ async def test_demo_ends_by_itself_with_a_summary(tmp_path: Path) -> None:
     assert int(counts["retries"]) >= 1
     assert int(counts["events"]) > 0
     assert "restarted flaky after FlakyBug" in run.out
+
+
+# ------------------------------------------------------------ the server's words, --debug
+
+
+async def test_a_403_shows_the_servers_message_and_request_id(tmp_path: Path) -> None:
+    words = "Your organization does not have access to claude-opus-9"
+    body = {"type": "error", "error": {"type": "permission_error", "message": words}}
+    async with open_embedded_provider() as server:
+        server.enqueue(Fault(status=403, body=body))
+        run = await cli(tmp_path, "chat", "hi", env=anthropic_env(server.anthropic_base_url))
+    line = run.assert_one_error(failures.AUTH, "denied permission (HTTP 403", words)
+    assert "request id req_emb_" in line
+    assert "refused the API key" not in line
+
+
+async def test_the_servers_message_is_one_line_trimmed_and_keys_masked(tmp_path: Path) -> None:
+    # A server that quotes the key back (some do, in full) and rambles over lines.
+    words = f"Incorrect API key provided: {KEY}.\n\nSee   the docs. " + "x" * 600
+    body = {"error": {"message": words, "type": "invalid_request_error", "code": None}}
+    async with open_embedded_provider() as server:
+        server.enqueue(Fault(status=400, body=body))
+        config = write_toml(
+            tmp_path,
+            f'[providers.local]\nkind = "openai"\nbase_url = "{server.openai_base_url}"\n'
+            'api_key_env = "LOCAL_KEY"\nmodel = "m"\n',
+        )
+        run = await cli(tmp_path, "--config", config, "chat", "hi", env={"LOCAL_KEY": KEY})
+    line = run.assert_one_error(failures.REJECTED, "rejected the request (HTTP 400")
+    assert "Incorrect API key provided: sk-…wxyz. See the docs. xxx" in line  # masked, one line
+    assert "…" in line.rsplit("xxx", 1)[1][:2]  # cut at the limit
+    assert len(line) < 450
+
+
+async def test_debug_shows_a_traceback_for_errors_delivered_in_provider_done(
+    tmp_path: Path,
+) -> None:
+    async with open_embedded_provider() as server:
+        env = anthropic_env(server.anthropic_base_url)
+        server.enqueue(Step(Reply(text="one two three four five six"), Fault(drop_after=6)))
+        dropped = await cli(tmp_path, "chat", "hi", "--debug", env=env)
+        server.enqueue(Fault(status=529))
+        server.enqueue(Fault(status=529))
+        server.enqueue(Fault(status=529))
+        overloaded = await cli(tmp_path, "chat", "hi", "--debug", env=env)
+    for run, cls in ((dropped, "StreamInterrupted"), (overloaded, "Overloaded")):
+        assert "Traceback (most recent call last)" in run.err, run.err
+        assert f"synapsis_actors.errors.{cls}" in run.err
+        assert run.error_lines(), run.err  # the one line still ends the output
+        run.assert_no_secret()
+    # the dropped connection's own error is shown as the cause
+    assert "direct cause" in dropped.err
+    assert overloaded.code == failures.RATE_LIMITED
+    assert "3 attempts over" in overloaded.error_lines()[0]
+
+
+async def test_a_reply_cut_off_at_max_tokens_exits_8_with_a_warning(tmp_path: Path) -> None:
+    async with open_embedded_provider() as server:
+        server.enqueue(Reply(text="a long answer", stop_reason="max_tokens", output_tokens=7))
+        run = await cli(
+            tmp_path,
+            "chat",
+            "--max-tokens",
+            "7",
+            "hi",
+            env=anthropic_env(server.anthropic_base_url),
+        )
+    assert run.code == failures.TRUNCATED
+    assert run.out == "a long answer\n"
+    summary, warning = run.err.strip().splitlines()[-2:]
+    assert summary.startswith("max_tokens · ")
+    assert warning == (
+        "warning: the reply was cut off at max_tokens=7 (7 output tokens); raise --max-tokens"
+    )
+    assert run.error_lines() == []
+
+
+# ------------------------------------------------------------ the model catalogue
+
+
+async def test_models_shows_limits_and_capabilities(tmp_path: Path) -> None:
+    known = await cli(tmp_path, "models", "--known")
+    assert known.code == 0, known.err
+    header, *rows = known.out.splitlines()
+    assert header.split() == [
+        "MODEL",
+        "OWNED",
+        "BY",
+        "CONTEXT",
+        "MAX",
+        "OUTPUT",
+        "CAPABILITIES",
+        "FROM",
+    ]
+    sonnet = next(row for row in rows if row.startswith("claude-sonnet-4-5 "))
+    assert sonnet.split()[1:4] == ["anthropic", "200,000", "64,000"]
+    assert "thinking" in sonnet
+    async with open_embedded_provider(models=("claude-haiku-4-5", "embedded-echo")) as server:
+        run = await cli(tmp_path, "models", env=anthropic_env(server.anthropic_base_url))
+    assert run.code == 0, run.err
+    haiku = next(row for row in run.out.splitlines() if row.startswith("claude-haiku-4-5 "))
+    assert haiku.split()[-1] == "server+catalog"
+    assert "64,000" in haiku
+    echo = next(row for row in run.out.splitlines() if row.startswith("embedded-echo "))
+    assert echo.split()[-1] == "server"
+
+
+async def test_max_tokens_above_the_models_limit_fails_before_sending(tmp_path: Path) -> None:
+    async with open_embedded_provider() as server:
+        env = anthropic_env(server.anthropic_base_url)
+        run = await cli(tmp_path, "chat", "--max-tokens", "100000", "hi", env=env)
+        assert server.requests == []
+    run.assert_one_error(
+        failures.USAGE, "max_tokens: 100000 is more than claude-sonnet-4-5 allows", "at most 64000"
+    )
+
+
+async def test_each_retry_is_said_while_it_waits(tmp_path: Path) -> None:
+    async with open_embedded_provider() as server:
+        server.enqueue(Fault(status=503))
+        server.enqueue(Reply(text="Back again."))
+        run = await cli(tmp_path, "chat", "hi", env=anthropic_env(server.anthropic_base_url))
+    assert run.code == 0, run.err
+    assert run.out == "Back again.\n"
+    (line,) = [line for line in run.err.splitlines() if line.startswith("attempt ")]
+    assert line.startswith("attempt 1 of 3 failed (HTTP 503 ServerError); retrying in ")
+    assert line.endswith(" s")

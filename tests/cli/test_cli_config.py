@@ -189,3 +189,43 @@ def test_stop_reasons_are_derived_from_the_literal() -> None:
 
     assert STOP_REASONS == set(get_args(StopReason)) == set(get_args(StopReasonName))
     assert set(_OPENAI_FINISH) == STOP_REASONS  # the embedded server renders every one
+
+
+def test_server_message_comes_from_the_body_only() -> None:
+    from synapsis_actors.errors import BadRequest, ProviderError
+
+    def said(exc: ProviderError) -> str | None:
+        return failures.server_message(exc)
+
+    assert said(BadRequest("HTTP 404", status=404, body="")) is None  # an empty body
+    assert said(BadRequest("x", status=404, body={"error": "model not found"})) == "model not found"
+    assert said(BadRequest("x", status=422, body={"detail": "bad  field\n"})) == "bad field"
+    nested = {"type": "error", "error": {"type": "invalid_request_error", "message": "too long"}}
+    assert said(BadRequest("x", status=400, body=nested)) == "too long"
+    assert said(BadRequest("x", status=400, body="a" * 500)) == "a" * 299 + "…"
+    # raised by the library itself (no server spoke): its own words
+    assert said(ProviderError("no model limits known")) == "no model limits known"
+    line, code = failures.describe(BadRequest("HTTP 404", status=404, body=""))
+    assert (line, code) == ("the provider rejected the request (HTTP 404)", failures.REJECTED)
+
+
+def test_the_cut_off_warning_names_the_limit_when_known() -> None:
+    assert failures.truncated(7, 7) == (
+        "the reply was cut off at max_tokens=7 (7 output tokens); raise --max-tokens"
+    )
+    assert failures.truncated(None, 8192).startswith(
+        "the reply was cut off at the max_tokens limit (8192 output tokens)"
+    )
+
+
+def test_an_error_without_a_status_gets_no_empty_parentheses() -> None:
+    from synapsis_actors.errors import RateLimited, ServerError
+
+    local = RateLimited("over the shared budget", retry_after=3.0)  # raised before sending
+    line, code = failures.describe(local)
+    assert (line, code) == (
+        "rate limited by the provider: over the shared budget; retry after 3 s",
+        failures.RATE_LIMITED,
+    )
+    in_stream = ServerError("api_error: boom", body={"type": "error", "error": {"message": "boom"}})
+    assert failures.describe(in_stream)[0] == "the provider failed: boom"

@@ -147,3 +147,21 @@ async def test_parent_restarts_escalated_child_supervisor(
             assert info.value.which_children()[0].state == "running"
         else:
             assert [c.id for c in top.which_children()] == ["sibling"]
+
+
+async def test_the_childs_crash_is_the_cause_of_the_escalation(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A traceback of RestartIntensityExceeded shows the child's crash as its cause."""
+    import traceback
+
+    probe = Probe()
+    boom = KeyError("the crash")
+    with pytest.raises(RestartIntensityExceeded) as info:
+        async with open_supervisor([probe.spec("a")], max_restarts=0):
+            await probe.crash("a", boom)
+    assert info.value.__cause__ is boom
+    assert info.value.__suppress_context__
+    text = "".join(traceback.format_exception(info.value))
+    assert "KeyError: 'the crash'" in text
+    assert "direct cause" in text

@@ -16,6 +16,7 @@ from synapsis_actors.errors import (
     BadRequest,
     InvalidStreamData,
     Overloaded,
+    PermissionDenied,
     ProviderError,
     RateLimited,
     ServerError,
@@ -408,6 +409,7 @@ def test_q3_usage_from_message_start_then_replaced_not_added() -> None:
         ("api_error", ServerError, 500),
         ("invalid_request_error", BadRequest, 400),
         ("authentication_error", AuthenticationError, 401),
+        ("permission_error", PermissionDenied, 403),
     ],
 )
 def test_q4_error_event_after_200_is_typed(
@@ -757,3 +759,26 @@ def test_models_request_and_parse() -> None:
     assert (req.method, req.url) == ("GET", "https://api.anthropic.com/v1/models")
     models = provider.parse_models({"data": [{"id": "claude-a", "type": "model"}, {"bad": 1}]})
     assert [m.id for m in models] == ["claude-a"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    [
+        (401, b'{"type":"error","error":{"type":"authentication_error","message":"no"}}',
+         AuthenticationError),
+        (403, b'{"type":"error","error":{"type":"permission_error","message":"no"}}',
+         PermissionDenied),
+        (403, b"", PermissionDenied),  # the status alone decides
+        (403, b'{"error":{"message":"region","type":"invalid_request_error",'
+              b'"code":"unsupported_country_region_territory"}}', PermissionDenied),
+    ],
+)  # fmt: skip
+def test_a_403_is_permission_denied_not_a_refused_key(
+    status: int, body: bytes, cls: type[ProviderError]
+) -> None:
+    from synapsis_actors.wire.errors import error_from_response
+
+    error = error_from_response(status, {"request-id": "req_9"}, body, "p")
+    assert type(error) is cls
+    assert isinstance(error, AuthenticationError)
+    assert (error.status, error.request_id) == (status, "req_9")
