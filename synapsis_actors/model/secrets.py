@@ -25,3 +25,10 @@ def scrub(text: str, *secrets: str | None) -> str:
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def scrub_bytes(data: bytes, *secrets: str | None) -> bytes:
+    """:func:`scrub` for a body read off the wire (a server may echo the key back)."""
+    text = data.decode("utf-8", "surrogateescape")
+    clean = scrub(text, *secrets)
+    return data if clean is text else clean.encode("utf-8", "surrogateescape")

@@ -40,7 +40,7 @@ from ..model.events import Ping, ProviderChunk, ProviderDone
 from ..model.ratelimits import RateLimits, RateLimitStatus
 from ..model.reply import AssistantMessage
 from ..model.request import Request
-from ..model.secrets import scrub
+from ..model.secrets import scrub, scrub_bytes
 from ..transport.http import (
     BodyFailed,
     ConnectFailed,
@@ -282,7 +282,8 @@ class StreamJob:
 
     async def _status_failure(self, response: Exchange) -> None:
         entry = self.entry
-        body = await response.error_body(_ERROR_BODY_LIMIT)
+        # Some servers echo the key they refused; the error keeps the body.
+        body = scrub_bytes(await response.error_body(_ERROR_BODY_LIMIT), entry.config.api_key)
         decision = entry.policy.classify_status(
             response.status, entry.provider.retry_headers(response.headers, body)
         )

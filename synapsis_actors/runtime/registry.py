@@ -34,7 +34,7 @@ import trio
 from ..errors import APIConnectionError, ConfigError, ProviderError, ProviderNotFound
 from ..model.catalog import ModelInfo, known_model, merge
 from ..model.config import ProviderConfig
-from ..model.secrets import scrub
+from ..model.secrets import scrub, scrub_bytes
 from ..otp import Actor, Caller
 from ..transport.failures import TransportFailure
 from ..transport.http import HttpClient, HttpTransport, check_client
@@ -345,7 +345,7 @@ class Providers:
             raise entry.provider.error_from_response(
                 status,
                 headers,
-                content[:_ERROR_BODY_LIMIT],
+                scrub_bytes(content[:_ERROR_BODY_LIMIT], entry.config.api_key),
                 name,
                 retry_after=server_delay(headers),
             )

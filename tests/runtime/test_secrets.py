@@ -84,6 +84,30 @@ async def test_k1_authentication_error_does_not_echo_the_key(rt: sa.Runtime) -> 
         assert API_KEY not in text
 
 
+@pytest.mark.parametrize("kind", ["anthropic", "openai", "gemini"])
+async def test_k1_a_key_the_server_echoes_is_redacted_from_the_error(
+    rt: sa.Runtime, kind: str
+) -> None:
+    echo = {"error": {"message": f"Incorrect API key provided: {API_KEY}", "code": 401}}
+    async with open_embedded_provider() as server:
+        server.enqueue(Step(fault=Fault(status=401, body=echo)))
+        server.enqueue(Step(fault=Fault(status=401, body=f"bad key {API_KEY}".encode())))
+        base = server.openai_base_url if kind == "openai" else server.base_url
+        config = sa.ProviderConfig(kind=kind, base_url=base, api_key=API_KEY)
+        await rt.providers.register("local", config)
+        errors = []
+        for _ in range(2):
+            with pytest.raises(sa.AuthenticationError) as info:
+                await sa.complete(rt, "local", hello())
+            errors.append(info.value)
+    # the server's own words survive, only the key is replaced
+    assert errors[0].message.endswith(f"Incorrect API key provided: {REDACTED}")
+    assert errors[1].message == f"HTTP 401: bad key {REDACTED}"
+    for error in errors:
+        for text in (str(error), repr(error), repr(error.body), repr(vars(error))):
+            assert API_KEY not in text
+
+
 def test_k1_one_scrubber_one_placeholder() -> None:
     assert scrub("key sk-abc and sk-abcdef", "sk-abc", None, "", "sk-abcdef") == (
         f"key {REDACTED} and {REDACTED}"  # the longer secret is redacted whole
