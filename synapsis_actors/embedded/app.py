@@ -28,7 +28,7 @@ import attrs
 import trio
 
 from ..model.secrets import REDACTED
-from . import wire
+from . import validate, wire
 from .echo import ChatView, echo_reply, view_request
 from .script import Fault, RawReply, Reply, Scriptable, Step, as_step
 from .wire import Flavor, WireEvent
@@ -229,6 +229,11 @@ class EmbeddedApp:
         elif not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
             await responder.json(
                 400, wire.error_body(flavor, 400, "model and messages are required.")
+            )
+        elif (refused := validate.problem(flavor, body)) is not None:
+            # What the real API refuses, refused the same way (see validate.py).
+            await responder.json(
+                400, wire.error_body(flavor, 400, refused.message, param=refused.param)
             )
         else:
             await responder.chat(flavor, view_request(flavor, body, len(raw)), self._next_step())

@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..model.config import ProviderConfig
 from ..model.events import Ping, ProviderChunk, ProviderDone
+from ..model.http import HttpRequest
 from ..model.reply import AssistantMessage
 from ..model.request import Request
 from ..model.secrets import scrub
@@ -100,6 +101,7 @@ class StreamJob:
         "response",
         "send",
         "sent_at",
+        "spec",
     )
 
     def __init__(
@@ -108,8 +110,10 @@ class StreamJob:
         entry: ProviderEntry,
         request: Request,
         send: trio.MemorySendChannel[Any],
+        spec: HttpRequest | None = None,
     ) -> None:
         self.ref = ref
+        self.spec = spec  # the HTTP request, when open_stream built it already
         self.entry = entry
         self.request = request
         self.send = send
@@ -158,7 +162,7 @@ class StreamJob:
 
     async def _stream(self) -> ProviderDone:
         entry = self.entry
-        spec = entry.provider.build_request(entry.config, self.request)
+        spec = self.spec or entry.provider.build_request(entry.config, self.request)
         request = entry.transport.prepare(
             spec, defaults=_STREAM_DEFAULT_HEADERS, http2=entry.config.http2
         )

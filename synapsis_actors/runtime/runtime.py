@@ -356,13 +356,16 @@ async def open_stream(
         raise ConfigError("request", f"expected a Request, got {type(request).__name__}")
     if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
         raise ConfigError("buffer", f"must be an int >= 0, got {buffer!r}")
+    # Built here, not in the task: a request the wire refuses (ConfigError
+    # naming the field) is raised to the caller before any I/O.
+    spec = entry.provider.build_request(entry.config, request)
     ref = StreamRef(next(_refs), name)
     # Not open_memory_channel[...](): the subscripted form builds a typing
     # alias on every call.
     send: trio.MemorySendChannel[ProviderChunk | ProviderDone]
     recv: trio.MemoryReceiveChannel[ProviderChunk | ProviderDone]
     send, recv = trio.open_memory_channel(buffer)
-    job = StreamJob(ref, entry, request, send)
+    job = StreamJob(ref, entry, request, send, spec)
     with recv:
         try:
             tasks = await rt._tasks()

@@ -1,11 +1,17 @@
 """The Anthropic Messages wire format: request JSON out, SSE events in.
 
-Request (``format_request``): ``system`` apart from the messages,
-``max_tokens`` defaulting to 8192 (raised above a larger thinking budget),
-tools, ``tool_choice``, ``thinking`` with a token budget, images (base64 or
-URL), tool results, and the assistant's thinking blocks sent back with their
-signatures (redacted thinking verbatim; unsigned thinking from another
-vendor is left out, since the API rejects it). Headers: ``x-api-key`` and
+Request (``format_request``): ``system`` apart from the messages (a string
+or text blocks), ``max_tokens`` defaulting to 8192 (raised above a larger
+thinking budget), tools (names encoded as in ``toolnames.py``),
+``tool_choice`` with ``disable_parallel_tool_use``, ``thinking`` (a token
+budget, or adaptive), ``output_config`` (effort, JSON schema format),
+``metadata.user_id``, ``cache_control`` breakpoints with their TTL, images
+and PDF documents (base64 or URL), tool results first in their user turn,
+and the assistant's thinking blocks sent back with their signatures
+(redacted thinking verbatim; unsigned thinking from another vendor is left
+out, since the API rejects it). What the API cannot take (image detail, a
+cache key, metadata other than the user id, a turn left empty) is refused
+with ``ConfigError``. Headers: ``x-api-key`` and
 ``Authorization: Bearer`` (compatible proxies read either) and
 ``anthropic-version: 2023-06-01``; URL ``base_url + /v1/messages``.
 
@@ -564,6 +570,7 @@ class AnthropicProvider(BaseProvider):
             "anthropic-version": ANTHROPIC_VERSION,
             **auth_headers(config, self.profile),
             **config.headers,
+            **request.headers,
         }
         url = join_path(base_url(config, self.profile), "/messages", always=True)
         return HttpRequest("POST", url, headers, format_request(request))

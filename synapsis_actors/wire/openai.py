@@ -5,10 +5,16 @@ One implementation; the vendor differences are ``Profile`` data
 for the usage chunk, where usage and reasoning are, which error shapes occur.
 
 Request (``format_request``): the system prompt as the first message, one
-``tool`` message per tool result (before the rest of that user turn), images
-as ``image_url`` parts, assistant tool calls with JSON-encoded arguments,
-``stream_options.include_usage``, and tool names the vendors reject (outside
-``^[a-zA-Z0-9_-]{1,64}$``) encoded reversibly and decoded back on the way in.
+``tool`` message per tool result, consecutive (the results' images and
+documents follow the run as one user message, then the rest of that user
+turn), images as ``image_url`` parts (with ``detail``), PDFs as ``file``
+parts, assistant tool calls with JSON-encoded arguments (and the reasoning
+where the profile wants it back), ``stream_options.include_usage``,
+``parallel_tool_calls``, ``response_format`` json_schema, reasoning,
+cache key, end-user id and metadata as the profile names them (refused with
+``ConfigError`` where it has none), and tool names the vendors reject
+(outside ``^[a-zA-Z0-9_-]{1,64}$``) encoded reversibly and decoded back on
+the way in.
 
 Stream (``OpenAIDecoder``):
 
@@ -656,6 +662,7 @@ class OpenAIProvider(BaseProvider):
             "content-type": "application/json",
             **auth_headers(config, self.profile),
             **config.headers,
+            **request.headers,
         }
         url = join_path(base_url(config, self.profile), "/chat/completions")
         return HttpRequest(
