@@ -162,26 +162,34 @@ def _anthropic(body: Mapping[str, Any]) -> Problem | None:
 # ------------------------------------------------------------------ chat completions
 
 
+def _function_name(item: Any, where: str) -> tuple[str, Problem | None]:
+    """The ``function.name`` of a tool or a tool call, or the problem with it."""
+    function = item.get("function") if isinstance(item, Mapping) else None
+    name = function.get("name") if isinstance(function, Mapping) else None
+    if isinstance(name, str) and _OPENAI_NAME.fullmatch(name):
+        return name, None
+    return "", Problem(
+        f"Invalid '{where}.function.name': string does not match pattern. Expected a "
+        "string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+        f"{where}.function.name",
+    )
+
+
 def _openai(body: Mapping[str, Any]) -> Problem | None:
     names: set[str] = set()
     tools = body.get("tools")
     for i, tool in enumerate(tools if isinstance(tools, list) else []):
-        function = tool.get("function") if isinstance(tool, Mapping) else None
-        name = function.get("name") if isinstance(function, Mapping) else None
-        if not isinstance(name, str) or not _OPENAI_NAME.fullmatch(name):
-            return Problem(
-                f"Invalid 'tools[{i}].function.name': string does not match pattern. "
-                "Expected a string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
-                f"tools[{i}].function.name",
-            )
+        name, bad = _function_name(tool, f"tools[{i}]")
+        if bad is not None:
+            return bad
         names.add(name)
     choice = body.get("tool_choice")
     if isinstance(choice, Mapping):
         function = choice.get("function")
-        name = function.get("name") if isinstance(function, Mapping) else None
-        if name not in names:
+        chosen = function.get("name") if isinstance(function, Mapping) else None
+        if chosen not in names:
             return Problem(
-                f"Invalid value for 'tool_choice': tool {name!r} not in tools.", "tool_choice"
+                f"Invalid value for 'tool_choice': tool {chosen!r} not in tools.", "tool_choice"
             )
     pending: list[str] = []  # tool_call ids still to be answered
     answering = False  # inside the run of tool messages after an assistant's calls
@@ -227,15 +235,11 @@ def _openai(body: Mapping[str, Any]) -> Problem | None:
                     f"{param}.content",
                 )
             for k, call in enumerate(calls):
-                function = call.get("function") if isinstance(call, Mapping) else None
-                name = function.get("name") if isinstance(function, Mapping) else None
-                if not isinstance(name, str) or not _OPENAI_NAME.fullmatch(name):
-                    return Problem(
-                        f"Invalid '{param}.tool_calls[{k}].function.name': string does not "
-                        "match pattern '^[a-zA-Z0-9_-]{1,64}$'.",
-                        f"{param}.tool_calls[{k}].function.name",
-                    )
-                arguments = function.get("arguments") if isinstance(function, Mapping) else None
+                _name, bad = _function_name(call, f"{param}.tool_calls[{k}]")
+                if bad is not None:
+                    return bad
+                function = call["function"]
+                arguments = function.get("arguments")
                 if not isinstance(arguments, str):
                     return Problem(
                         f"Invalid type for '{param}.tool_calls[{k}].function.arguments': "

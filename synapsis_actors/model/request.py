@@ -197,15 +197,11 @@ class JsonSchema:
             raise ConfigError("output_schema", f"name must be a non-empty string: {self.name!r}")
 
 
-def _system(value: str | Iterable[TextPart] | None) -> str | tuple[TextPart, ...] | None:
-    if value is None or isinstance(value, str) or not isinstance(value, Iterable):
-        return value  # checked in _check_request
-    return tuple(value)
-
-
 def _stop(value: str | Iterable[str] | None) -> tuple[str, ...]:
     # A lone string is one stop sequence, not one per character.
-    return (value,) if isinstance(value, str) else _tuple(value)
+    if isinstance(value, str):
+        return (value,)
+    return () if value is None else tuple(value)
 
 
 def _check_request(request: Any) -> None:
@@ -222,8 +218,16 @@ def _check_request(request: Any) -> None:
             kind = type(message).__name__
             raise ConfigError("messages", f"item {index} is not a Message: {kind}")
     system = request.system
-    parts = isinstance(system, tuple) and all(isinstance(p, TextPart) for p in system)
-    if system is not None and not isinstance(system, str) and not parts:
+    if system is not None and type(system) is not str and isinstance(system, Iterable):
+        # TextParts given as any sequence: kept as a tuple. Set here rather than
+        # by a converter, which would cost a call on every request.
+        system = tuple(system)
+        object.__setattr__(request, "system", system)
+    if (
+        system is not None
+        and not isinstance(system, str)
+        and not (isinstance(system, tuple) and all(isinstance(p, TextPart) for p in system))
+    ):
         kind = type(system).__name__
         raise ConfigError("system", f"must be a string, TextParts or None, got {kind}")
     for index, tool in enumerate(request.tools):
@@ -258,6 +262,17 @@ def _check_request(request: Any) -> None:
 
 def _check_options(request: Any) -> None:
     """The request features beyond the basics (structured output, reasoning, metadata)."""
+    if (
+        request.parallel_tool_calls is None
+        and request.output_schema is None
+        and request.reasoning_effort is None
+        and request.adaptive_thinking is False
+        and request.cache_key is None
+        and request.user_id is None
+        and not request.metadata
+        and not request.headers
+    ):
+        return  # none used: the common case, checked once per request
     if request.parallel_tool_calls is not None and not isinstance(
         request.parallel_tool_calls, bool
     ):
@@ -301,7 +316,7 @@ class Request:
 
     model: str
     messages: tuple[Message, ...] = attrs.field(converter=_tuple)
-    system: str | tuple[TextPart, ...] | None = attrs.field(default=None, converter=_system)
+    system: str | tuple[TextPart, ...] | None = None
     tools: tuple[Tool, ...] = attrs.field(default=(), converter=_tuple)
     max_tokens: int | None = None
     temperature: float | None = None
@@ -320,10 +335,10 @@ class Request:
     cache_key: str | None = attrs.field(default=None, kw_only=True)
     #: An opaque id of the end user (abuse detection); never a name or an email.
     user_id: str | None = attrs.field(default=None, kw_only=True)
-    metadata: dict[str, str] = attrs.field(factory=dict, converter=_dict, kw_only=True)
+    metadata: dict[str, str] = attrs.field(default=None, converter=_dict, kw_only=True)
     #: Extra HTTP headers for this request only (after ProviderConfig.headers);
     #: left out of repr, as they may carry credentials.
-    headers: dict[str, str] = attrs.field(factory=dict, converter=_dict, kw_only=True, repr=False)
+    headers: dict[str, str] = attrs.field(default=None, converter=_dict, kw_only=True, repr=False)
 
     def __attrs_post_init__(self) -> None:
         _check_request(self)
@@ -369,8 +384,10 @@ def check_sendable(request: Request) -> None:
     the embedded provider checks them as the real APIs do.
     """
     for index, message in enumerate(request.messages):
-        field = f"messages[{index}]"
         for part in message.content:
+            if type(part) is TextPart:
+                continue  # most parts: nothing to check, and this runs per request
+            field = f"messages[{index}]"
             if isinstance(part, ToolResultPart):
                 if message.role != "user":
                     raise ConfigError(field, "a tool result belongs in a user turn")

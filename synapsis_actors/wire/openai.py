@@ -25,7 +25,8 @@ Stream (``OpenAIDecoder``):
   latest open call; a whole call in one chunk and indexes starting at 1 work;
   calls end (``ToolCallEnd``) at finish_reason, or at [DONE] / end of body;
 * usage from the usage-only final chunk, a choice chunk, or ``x_groq.usage``
-  (on every kind: a gateway may forward Groq's chunks), each replacing the previous one;
+  (on every kind: a gateway may forward Groq's chunks), each replacing the
+  previous one;
 * reasoning from ``delta.reasoning_content`` or ``delta.reasoning``; Mistral's
   content arrays with text and thinking parts;
 * errors after the 200: ``{"error": {...}}``, ``{"object": "error", ...}``,
@@ -526,7 +527,9 @@ class OpenAIDecoder(JsonEventDecoder):
         self._fields = profile.reasoning_fields
         self._top_usage = tuple(p[0] for p in profile.usage_paths if len(p) == 1)
         self._nested_usage = tuple(p for p in profile.usage_paths if len(p) > 1)
-        # The text fast path in _handle looks for usage where the default paths put it.
+        # The text fast path in _handle looks for usage under "usage" only: Groq
+        # sends x_groq.usage on its finish chunk (an empty delta), which never
+        # takes the fast path.
         self._plain = profile.usage_paths == DEFAULT_USAGE_PATHS
         self._error_key = "error" in profile.error_shapes
         self._error_object = "object" in profile.error_shapes
@@ -556,7 +559,6 @@ class OpenAIDecoder(JsonEventDecoder):
                 and not choice.get("finish_reason")
                 and choice.get("index", 0) == 0
                 and not obj.get("usage")
-                and not obj.get("x_groq")
             ):
                 text = delta.get("content")
                 if text and type(text) is str:

@@ -22,8 +22,9 @@ Round trips through the embedded provider close the loop: a streamed reply,
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -545,15 +546,23 @@ def test_parsed_reads_the_structured_output_or_says_why_not() -> None:
 # ------------------------------------------------------------ round trips
 
 
-@pytest.mark.parametrize("kind", ["anthropic", "openai", "deepseek", "groq", "openrouter"])
-async def test_round_trip_through_the_embedded_provider(kind: str) -> None:
-    """Stream a reply with thinking and two tool calls, send it back, twice, all valid."""
-    wire = PROFILES[kind].wire
+@contextlib.asynccontextmanager
+async def _local(kind: str) -> AsyncIterator[tuple[sa.EmbeddedProvider, sa.Runtime]]:
+    """The embedded provider and a runtime with it registered as "p" under ``kind``."""
     async with sa.open_embedded_provider(expected_key=SECRET) as local, sa.open_runtime() as rt:
+        wire = PROFILES[kind].wire
         base = local.anthropic_base_url if wire == "anthropic" else local.openai_base_url
         await rt.providers.register(
             "p", sa.ProviderConfig(kind=kind, base_url=base, api_key=SECRET)
         )
+        yield local, rt
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "openai", "deepseek", "groq", "openrouter"])
+async def test_round_trip_through_the_embedded_provider(kind: str) -> None:
+    """Stream a reply with thinking and two tool calls, send it back, twice, all valid."""
+    wire = PROFILES[kind].wire
+    async with _local(kind) as (local, rt):
         local.enqueue(
             sa.Reply(
                 thinking="Two lookups.",
@@ -597,11 +606,7 @@ async def test_round_trip_through_the_embedded_provider(kind: str) -> None:
 async def test_embedded_provider_refuses_a_bad_body_like_the_real_api(kind: str) -> None:
     """A body built by hand that breaks the pairing rule gets the vendor's 400 shape."""
     wire = PROFILES[kind].wire
-    async with sa.open_embedded_provider(expected_key=SECRET) as local, sa.open_runtime() as rt:
-        base = local.anthropic_base_url if wire == "anthropic" else local.openai_base_url
-        await rt.providers.register(
-            "p", sa.ProviderConfig(kind=kind, base_url=base, api_key=SECRET)
-        )
+    async with _local(kind) as (_, rt):
         bad = sa.Request(
             model="m",
             messages=[
