@@ -128,7 +128,7 @@ def _document(part: DocumentPart) -> dict[str, Any]:
 def _tool_result(part: ToolResultPart) -> dict[str, Any]:
     content: Any = part.content
     if not isinstance(content, str):
-        content = [_BLOCKS[type(p)](p) for p in content]
+        content = [_block(p) for p in content]
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.tool_use_id}
     block["content"] = content
     if part.is_error:
@@ -169,6 +169,13 @@ _BLOCKS: dict[type, Callable[[Any], dict[str, Any] | None]] = {
 }
 
 
+def _block(part: Any) -> dict[str, Any] | None:
+    convert = _BLOCKS.get(type(part))
+    if convert is None:  # a subclass of a part
+        convert = next(f for kind, f in _BLOCKS.items() if isinstance(part, kind))
+    return convert(part)
+
+
 def _tool(tool: Tool) -> dict[str, Any]:
     block = {
         "name": encode_tool_name(tool.name),
@@ -188,7 +195,7 @@ def _message(index: int, message: Message) -> dict[str, Any]:
     blocks = []
     for part in parts:
         try:
-            block = _BLOCKS[type(part)](part)
+            block = _block(part)
         except ConfigError as exc:
             raise ConfigError(
                 f"messages[{index}].{exc.field}", str(exc).split(": ", 1)[1]
