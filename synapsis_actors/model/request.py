@@ -26,6 +26,7 @@ from .parts import (
     DocumentPart,
     ImagePart,
     Part,
+    RawBlockPart,
     TextPart,
     ThinkingPart,
     ToolResultPart,
@@ -384,32 +385,42 @@ def check_sendable(request: Request) -> None:
     the embedded provider checks them as the real APIs do.
     """
     for index, message in enumerate(request.messages):
+        assistant = message.role == "assistant"
         for part in message.content:
-            if type(part) is TextPart:
-                continue  # most parts: nothing to check, and this runs per request
-            field = f"messages[{index}]"
-            if isinstance(part, ToolResultPart):
-                if message.role != "user":
-                    raise ConfigError(field, "a tool result belongs in a user turn")
-                # Not checked at construction: the type says parts, the caller may not.
-                items: tuple[object, ...] = () if isinstance(part.content, str) else part.content
-                for item in items:
-                    if not isinstance(item, TextPart | ImagePart | DocumentPart):
-                        kind = type(item).__name__
-                        raise ConfigError(field, f"a tool result cannot hold a {kind}")
-                    _check_source(item, field)
-            elif isinstance(part, ToolUsePart | ThinkingPart):
-                if message.role != "assistant":
-                    kind = type(part).__name__
-                    raise ConfigError(field, f"a {kind} belongs in an assistant turn")
-            elif isinstance(part, ImagePart | DocumentPart):
-                if message.role != "user":
-                    raise ConfigError(field, f"a {type(part).__name__} belongs in a user turn")
-                _check_source(part, field)
+            # The common parts in their place, by type alone (this runs per request).
+            kind = type(part)
+            if (
+                kind is TextPart
+                or kind is RawBlockPart
+                or (assistant and (kind is ToolUsePart or kind is ThinkingPart))
+                or (not assistant and type(part) is ToolResultPart and type(part.content) is str)
+            ):
+                continue
+            _check_part(part, assistant, f"messages[{index}]")
     choice = request.tool_choice
     named = choice is not None and choice not in TOOL_CHOICE_MODES
     if named and choice not in {t.name for t in request.tools}:
         raise ConfigError("tool_choice", f"{choice!r} is not the name of one of the tools")
+
+
+def _check_part(part: Part, assistant: bool, field: str) -> None:
+    if isinstance(part, ToolResultPart):
+        if assistant:
+            raise ConfigError(field, "a tool result belongs in a user turn")
+        # Not checked at construction: the type says parts, the caller may not.
+        items: tuple[object, ...] = () if isinstance(part.content, str) else part.content
+        for item in items:
+            if not isinstance(item, TextPart | ImagePart | DocumentPart):
+                kind = type(item).__name__
+                raise ConfigError(field, f"a tool result cannot hold a {kind}")
+            _check_source(item, field)
+    elif isinstance(part, ToolUsePart | ThinkingPart):
+        if not assistant:
+            raise ConfigError(field, f"a {type(part).__name__} belongs in an assistant turn")
+    elif isinstance(part, ImagePart | DocumentPart):
+        if assistant:
+            raise ConfigError(field, f"a {type(part).__name__} belongs in a user turn")
+        _check_source(part, field)
 
 
 def _check_source(part: Part, field: str) -> None:

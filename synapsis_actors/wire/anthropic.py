@@ -195,7 +195,8 @@ def _message(index: int, message: Message) -> dict[str, Any]:
     blocks = []
     for part in parts:
         try:
-            block = _block(part)
+            convert = _BLOCKS.get(type(part))
+            block = convert(part) if convert is not None else _block(part)
         except ConfigError as exc:
             raise ConfigError(
                 f"messages[{index}].{exc.field}", str(exc).split(": ", 1)[1]
