@@ -224,6 +224,13 @@ OPTIONS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
         {"reasoning_effort": "minimal"},
         _kinds(lambda k: "minimal" in PROFILES[k].reasoning_efforts),
     ),
+    **{
+        f"effort_{level}": (
+            {"reasoning_effort": level},
+            _kinds(lambda k, level=level: level in PROFILES[k].reasoning_efforts),
+        )
+        for level in ("none", "low", "medium", "xhigh", "max")
+    },
     "adaptive_thinking": ({"adaptive_thinking": True}, frozenset({"anthropic"})),
     "user_id": (
         {"user_id": "user-7f3a"},
