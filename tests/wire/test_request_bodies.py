@@ -649,3 +649,44 @@ async def test_wire_refusals_are_raised_by_open_stream_before_any_io() -> None:
         assert info.value.field == "user_id"
         await trio.lowlevel.checkpoint()
         assert local.requests == []
+
+
+# ------------------------------------------------------------ the docs table stays true
+
+DOC_ROWS = {
+    "`cache_ttl` on system parts, text": "system_cached",
+    "`cache_ttl` on tools, images, documents, tool results": "tools_cached",
+    "`cache_key`": "cache_key",
+    "`output_schema`": "structured_output",
+    "`reasoning_effort`": "effort_high",
+    "`adaptive_thinking`": "adaptive_thinking",
+    "`user_id`": "user_id",
+    "`metadata`": "metadata",
+    "`parallel_tool_calls`": "tool_choice_auto_parallel",
+    "`headers`": "plain",
+}
+
+
+def test_the_feature_table_in_providers_md_says_what_the_wires_do() -> None:
+    """A cell starting with "refused" exactly where the matrix above expects a refusal."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "providers.md").read_text("utf-8")
+    section = doc.split("### Request features by kind", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    columns = [re.findall(r"`([a-z]+)`", cell) for cell in header[1:]]
+    assert sorted(k for group in columns for k in group) == sorted(KINDS)
+    seen = set()
+    for line in rows[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        option = DOC_ROWS.get(cells[0])
+        if option is None:
+            continue
+        seen.add(cells[0])
+        for kinds, cell in zip(columns, cells[1:], strict=True):
+            for kind in kinds:
+                refused = cell.startswith("refused")
+                assert refused == (kind not in OPTIONS[option][1]), (cells[0], kind, cell)
+    assert seen == set(DOC_ROWS)
