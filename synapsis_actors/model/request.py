@@ -3,16 +3,19 @@
 Two kinds of checks. Values that are wrong whatever the vendor (a role that
 is neither user nor assistant, a NaN temperature, a dict part that has no
 neutral form) fail at construction with ``ConfigError`` naming the field.
-Conversations that no vendor accepts (a tool call left unanswered, a tool
-result in an assistant turn, an image with no source) are refused by
-``check_sendable``, which every wire converter calls first: such a
-conversation can still be built step by step, and is refused before it is
-sent rather than answered with a 400.
+Parts no wire can write where they stand (a tool result in an assistant
+turn, an image with no source, a ``tool_choice`` naming no tool) are
+refused by ``check_sendable``, which every wire converter calls first: such
+a conversation can still be built step by step, and is refused before it is
+sent rather than answered with a 400. The pairing of tool calls and results
+is ``Request.continued``'s to keep, and the server's to enforce (the
+embedded provider checks it as the real APIs do).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias, get_args
 
@@ -194,8 +197,10 @@ class JsonSchema:
     strict: bool = True
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ConfigError("output_schema", f"name must be a non-empty string: {self.name!r}")
+        if not isinstance(self.name, str) or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", self.name):
+            raise ConfigError(
+                "output_schema", f"name must match ^[a-zA-Z0-9_-]{{1,64}}$, got {self.name!r}"
+            )
 
 
 def _stop(value: str | Iterable[str] | None) -> tuple[str, ...]:

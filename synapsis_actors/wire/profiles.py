@@ -95,7 +95,9 @@ PROFILES: dict[str, Profile] = {
             "https://api.openai.com/v1",
             max_tokens_field="max_completion_tokens",
             reasoning_request="reasoning_effort",
-            reasoning_efforts=frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"}),
+            reasoning_efforts=frozenset(
+                {"none", "minimal", "low", "medium", "high", "xhigh", "max"}
+            ),
             cache_key_field="prompt_cache_key",
             user_field="safety_identifier",
             metadata=True,
@@ -183,7 +185,9 @@ PROFILES: dict[str, Profile] = {
             api_version_param="api-version",
             max_tokens_field="max_completion_tokens",
             reasoning_request="reasoning_effort",
-            reasoning_efforts=frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"}),
+            reasoning_efforts=frozenset(
+                {"none", "minimal", "low", "medium", "high", "xhigh", "max"}
+            ),
             cache_key_field="prompt_cache_key",
             metadata=True,
             quirks="base_url is the deployment URL; api-key header; api-version query; "

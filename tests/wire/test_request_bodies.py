@@ -473,6 +473,7 @@ def test_stop_string_is_one_sequence() -> None:
         (lambda: sa.Request(model="m", messages=[], user_id=""), "user_id"),
         (lambda: sa.Request(model="m", messages=[], metadata={"a": 1}), "metadata"),  # type: ignore[dict-item]
         (lambda: sa.Request(model="m", messages=[], headers={"x": "a\nb"}), "headers"),
+        (lambda: sa.JsonSchema({}, name="my answer"), "output_schema"),
         (
             lambda: sa.Request(model="m", messages=[], output_schema={"type": "object"}),
             "output_schema",
