@@ -61,6 +61,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "open_task_supervisor",
     ),
     "model.parts": (
+        "DocumentPart",
         "ImagePart",
         "Part",
         "RawBlockPart",
@@ -69,7 +70,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "ToolResultPart",
         "ToolUsePart",
     ),
-    "model.request": ("Message", "Request", "Tool"),
+    "model.request": ("JsonSchema", "Message", "Request", "Tool"),
     "model.events": (
         "Event",
         "MessageStart",
@@ -151,6 +152,7 @@ if TYPE_CHECKING:
         open_task_supervisor as open_task_supervisor,
     )
     from .model.parts import (
+        DocumentPart as DocumentPart,
         ImagePart as ImagePart,
         Part as Part,
         RawBlockPart as RawBlockPart,
@@ -160,6 +162,7 @@ if TYPE_CHECKING:
         ToolUsePart as ToolUsePart,
     )
     from .model.request import (
+        JsonSchema as JsonSchema,
         Message as Message,
         Request as Request,
         Tool as Tool,

@@ -34,7 +34,7 @@ import trio
 
 from ..model.ratelimits import RateLimits
 from ..model.secrets import REDACTED
-from . import gemini, wire
+from . import gemini, validate, wire
 from .echo import ChatView, echo_reply, view_request
 from .limits import ServerLimits
 from .script import Fault, RawReply, Reply, Scriptable, Step, as_step
@@ -244,6 +244,11 @@ class EmbeddedApp:
             await self._gemini(responder, google, body, len(raw))
         elif not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
             await responder.json(400, _error_body(flavor, 400, "model and messages are required."))
+        elif (refused := validate.problem(flavor, body)) is not None:
+            # What the real API refuses, refused the same way (see validate.py).
+            await responder.json(
+                400, _error_body(flavor, 400, refused.message, param=refused.param)
+            )
         else:
             view = view_request(flavor, body, len(raw))
             if self.limits is not None:
@@ -566,10 +571,12 @@ def _body_for(flavor: Flavor, reply: Reply, ctx: wire.RenderContext) -> dict[str
     return wire.body_for(flavor, reply, ctx)
 
 
-def _error_body(flavor: Flavor, status: int, message: str | None = None) -> dict[str, Any]:
+def _error_body(
+    flavor: Flavor, status: int, message: str | None = None, *, param: str | None = None
+) -> dict[str, Any]:
     if flavor == "gemini":
         return gemini.error_body(status, message)
-    return wire.error_body(flavor, status, message)
+    return wire.error_body(flavor, status, message, param=param)
 
 
 def _error_event(flavor: Flavor, fault: Fault) -> bytes:

@@ -381,7 +381,7 @@ _OPENAI_ERROR_TYPES = {
 
 
 def openai_error(
-    status: int, message: str | None = None, type_: str | None = None
+    status: int, message: str | None = None, type_: str | None = None, *, param: str | None = None
 ) -> dict[str, Any]:
     """OpenAI's error body: ``{"error": {"message", "type", "param", "code"}}``."""
     kind, code = _OPENAI_ERROR_TYPES.get(status, ("server_error", None))
@@ -389,7 +389,7 @@ def openai_error(
         "error": {
             "message": message or _reason(status),
             "type": type_ or kind,
-            "param": None,
+            "param": param,
             "code": code,
         }
     }
@@ -433,10 +433,13 @@ def body_for(flavor: Flavor, reply: Reply, ctx: RenderContext) -> dict[str, Any]
     return anthropic_message(reply, ctx) if flavor == "anthropic" else openai_completion(reply, ctx)
 
 
-def error_body(flavor: Flavor, status: int, message: str | None = None) -> dict[str, Any]:
-    return (
-        anthropic_error(status, message) if flavor == "anthropic" else openai_error(status, message)
-    )
+def error_body(
+    flavor: Flavor, status: int, message: str | None = None, *, param: str | None = None
+) -> dict[str, Any]:
+    """The vendor's error body; ``param`` names the offending field (OpenAI's ``param``)."""
+    if flavor == "anthropic":
+        return anthropic_error(status, message)
+    return openai_error(status, message, param=param)
 
 
 def error_event(flavor: Flavor, fault: Fault) -> bytes:

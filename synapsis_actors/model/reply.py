@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal, TypeAlias, get_args
 
 import attrs
 
+from ..errors import InvalidStreamData
 from .parts import Part, TextPart, ThinkingPart, ToolUsePart, _tuple
 
 StopReason: TypeAlias = Literal[
@@ -17,6 +19,8 @@ STOP_REASONS: frozenset[str] = frozenset(get_args(StopReason))
 
 @attrs.frozen
 class Usage:
+    """Token counts of one reply; ``a + b`` and ``sum(usages)`` add them up field by field."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -24,6 +28,23 @@ class Usage:
     #: True when ``output_tokens`` is the library's estimate from the content
     #: received (a stream cancelled or failed before the server's count).
     estimated: bool = False
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_creation_tokens + other.cache_creation_tokens,
+            self.estimated or other.estimated,  # a total with an estimate in it is one
+        )
+
+    def __radd__(self, other: object) -> Usage:
+        # sum() starts from 0
+        if other == 0 and not isinstance(other, bool):
+            return self
+        return NotImplemented
 
 
 @attrs.frozen
@@ -66,6 +87,21 @@ class AssistantMessage:
     refusal: str | None = None
     # n > 1: choice 0 is this message; the others are here, index order.
     other_choices: tuple[AssistantMessage, ...] = attrs.field(default=(), converter=_tuple)
+
+    def parsed(self) -> Any:
+        """The text parsed as JSON: the structured output asked for by ``Request.output_schema``.
+
+        Raises ``InvalidStreamData`` (``received`` holds the text, truncated)
+        when the text is not one JSON value, e.g. a reply cut off by
+        ``max_tokens`` or a refusal.
+        """
+        try:
+            return json.loads(self.text)
+        except ValueError as exc:
+            why = "cut off by the token limit" if self.stop_reason == "max_tokens" else "not JSON"
+            raise InvalidStreamData(
+                f"the reply text is {why}: {exc}", received=self.text[:200]
+            ) from None
 
     def parts(self) -> tuple[Part, ...]:
         if self.blocks:

@@ -37,6 +37,7 @@ from ..errors import (
 from ..model.accumulator import with_output_estimate
 from ..model.config import ProviderConfig
 from ..model.events import Ping, ProviderChunk, ProviderDone
+from ..model.http import HttpRequest
 from ..model.ratelimits import RateLimits, RateLimitStatus
 from ..model.reply import AssistantMessage
 from ..model.request import Request
@@ -123,6 +124,7 @@ class StreamJob:
         "response",
         "send",
         "sent_at",
+        "spec",
     )
 
     def __init__(
@@ -132,8 +134,10 @@ class StreamJob:
         request: Request,
         send: trio.MemorySendChannel[Any],
         budget: Budget | None = None,
+        spec: HttpRequest | None = None,
     ) -> None:
         self.ref = ref
+        self.spec = spec  # the HTTP request, when open_stream built it already
         self.budget = budget
         self.admission: Admission | None = None
         self.input_estimate = 0
@@ -192,7 +196,7 @@ class StreamJob:
 
     async def _stream(self) -> ProviderDone:
         entry = self.entry
-        spec = entry.provider.build_request(entry.config, self.request)
+        spec = self.spec or entry.provider.build_request(entry.config, self.request)
         if self.budget is not None:
             self.input_estimate = estimate_tokens(json.dumps(spec.json) if spec.json else None)
         request = entry.transport.prepare(

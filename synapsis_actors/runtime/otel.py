@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 import trio
 
 from ..model.parts import (
+    DocumentPart,
     ImagePart,
     Part,
     TextPart,
@@ -255,9 +256,9 @@ class _Bridge:
                 attributes["gen_ai.request.stop_sequences"] = list(request.stop)
             if self.capture_content:
                 if request.system:
-                    attributes["gen_ai.system_instructions"] = _json(
-                        [{"type": "text", "content": request.system}]
-                    )
+                    system = request.system
+                    parts = [TextPart(system)] if isinstance(system, str) else system
+                    attributes["gen_ai.system_instructions"] = _json([_part(p) for p in parts])
                 attributes["gen_ai.input.messages"] = _json(
                     [
                         {"role": m.role, "parts": [_part(p) for p in m.content]}
@@ -354,16 +355,17 @@ def _part(part: Part) -> dict[str, Any]:
         if not isinstance(content, str):
             content = "".join(p.text for p in content if isinstance(p, TextPart))
         return {"type": "tool_call_response", "id": part.tool_use_id, "response": content}
-    if isinstance(part, ImagePart):
+    if isinstance(part, ImagePart | DocumentPart):
+        modality = "image" if isinstance(part, ImagePart) else "document"
         if part.url:
             return {
                 "type": "uri",
-                "modality": "image",
+                "modality": modality,
                 "mime_type": part.media_type,
                 "uri": part.url,
             }
-        # Inline image bytes stay out of telemetry (megabytes per attribute): named only.
-        return {"type": "image", "mime_type": part.media_type}
+        # Inline bytes stay out of telemetry (megabytes per attribute): named only.
+        return {"type": modality, "mime_type": part.media_type}
     # A RawBlockPart: a vendor's own block, named by its type.
     return {"type": str(part.data.get("type", part.wire))}
 

@@ -375,6 +375,9 @@ async def open_stream(
         check_max_tokens(
             request.model, request.max_tokens, rt.providers.model_info(name, request.model)
         )
+    # Built here, not in the task: a request the wire refuses (ConfigError
+    # naming the field) is raised to the caller before any I/O.
+    spec = entry.provider.build_request(entry.config, request)
     ref = StreamRef(next(_refs), name)
     # Not open_memory_channel[...](): the subscripted form builds a typing
     # alias on every call.
@@ -386,7 +389,7 @@ async def open_stream(
     if limits is not None and limits.limited:
         key = budget_key(entry.config, request.model)
         budget = Budget(rt.budgets, key, limits, entry.config.admission_timeout)
-    job = StreamJob(ref, entry, request, send, budget)
+    job = StreamJob(ref, entry, request, send, budget, spec)
     with recv:
         try:
             tasks = await rt._tasks()

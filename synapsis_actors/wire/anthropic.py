@@ -1,11 +1,17 @@
 """The Anthropic Messages wire format: request JSON out, SSE events in.
 
-Request (``format_request``): ``system`` apart from the messages,
-``max_tokens`` defaulting to 8192 (raised above a larger thinking budget),
-tools, ``tool_choice``, ``thinking`` with a token budget, images (base64 or
-URL), tool results, and the assistant's thinking blocks sent back with their
-signatures (redacted thinking verbatim; unsigned thinking from another
-vendor is left out, since the API rejects it). Headers: ``x-api-key`` and
+Request (``format_request``): ``system`` apart from the messages (a string
+or text blocks), ``max_tokens`` defaulting to 8192 (raised above a larger
+thinking budget), tools (names encoded as in ``toolnames.py``),
+``tool_choice`` with ``disable_parallel_tool_use``, ``thinking`` (a token
+budget, or adaptive), ``output_config`` (effort, JSON schema format),
+``metadata.user_id``, ``cache_control`` breakpoints with their TTL, images
+and PDF documents (base64 or URL), tool results first in their user turn,
+and the assistant's thinking blocks sent back with their signatures
+(redacted thinking verbatim; unsigned thinking from another vendor is left
+out, since the API rejects it). What the API cannot take (image detail, a
+cache key, metadata other than the user id, a turn left empty) is refused
+with ``ConfigError``. Headers: ``x-api-key`` and
 ``Authorization: Bearer`` (compatible proxies read either) and
 ``anthropic-version: 2023-06-01``; URL ``base_url + /v1/messages``.
 
@@ -32,8 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import cattrs
-
+from ..errors import ConfigError
 from ..model.config import ProviderConfig
 from ..model.events import (
     Event,
@@ -50,6 +55,7 @@ from ..model.events import (
 )
 from ..model.http import HttpRequest
 from ..model.parts import (
+    DocumentPart,
     ImagePart,
     RawBlockPart,
     TextPart,
@@ -58,41 +64,76 @@ from ..model.parts import (
     ToolUsePart,
 )
 from ..model.reply import STOP_REASONS, StopReason, Usage
-from ..model.request import Message, Request, Tool
+from ..model.request import Message, Request, Tool, check_sendable
 from . import errors as errormap
 from .decoder import JsonEventDecoder
 from .profiles import PROFILES, Profile
 from .protocol import StreamDecoder
 from .provider import BaseProvider, auth_headers, base_url, join_path
 from .sse import DEFAULT_MAX_SIZE
+from .toolnames import decode_tool_name, encode_tool_name
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 8192
 
 # ---------------------------------------------------------------- request side
 
-#: The converter for this wire format: normalized parts -> Messages API blocks.
-converter = cattrs.Converter()
+#: The image types the Messages API takes inline.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
+def _refuse(field: str, what: str) -> ConfigError:
+    return ConfigError(field, f"the Anthropic Messages API {what}")
+
+
+def _cached(block: dict[str, Any], ttl: str | None) -> dict[str, Any]:
+    if ttl is not None:
+        block["cache_control"] = {"type": "ephemeral", "ttl": ttl}
+    return block
+
+
+def _text(part: TextPart) -> dict[str, Any]:
+    if not part.text:
+        raise _refuse("content", "refuses empty text blocks")
+    return _cached({"type": "text", "text": part.text}, part.cache_ttl)
 
 
 def _image(part: ImagePart) -> dict[str, Any]:
+    if part.detail is not None:
+        raise _refuse("detail", "has no image detail setting")
     if part.url is not None:
-        return {"type": "image", "source": {"type": "url", "url": part.url}}
-    return {
-        "type": "image",
-        "source": {"type": "base64", "media_type": part.media_type, "data": part.data or ""},
-    }
+        source: dict[str, Any] = {"type": "url", "url": part.url}
+    elif part.media_type not in IMAGE_TYPES:
+        raise _refuse(
+            "media_type", f"takes images of {sorted(IMAGE_TYPES)}, not {part.media_type!r}"
+        )
+    else:
+        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+    return _cached({"type": "image", "source": source}, part.cache_ttl)
+
+
+def _document(part: DocumentPart) -> dict[str, Any]:
+    if part.url is not None:
+        source: dict[str, Any] = {"type": "url", "url": part.url}
+    elif part.media_type != "application/pdf":
+        raise _refuse("media_type", f"takes base64 documents as PDF only, not {part.media_type!r}")
+    else:
+        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if part.title is not None:
+        block["title"] = part.title
+    return _cached(block, part.cache_ttl)
 
 
 def _tool_result(part: ToolResultPart) -> dict[str, Any]:
     content: Any = part.content
     if not isinstance(content, str):
-        content = [converter.unstructure(p) for p in content]
+        content = [_block(p) for p in content]
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.tool_use_id}
     block["content"] = content
     if part.is_error:
         block["is_error"] = True
-    return block
+    return _cached(block, part.cache_ttl)
 
 
 def _thinking(part: ThinkingPart) -> dict[str, Any] | None:
@@ -103,37 +144,111 @@ def _thinking(part: ThinkingPart) -> dict[str, Any] | None:
     return {"type": "thinking", "thinking": part.text, "signature": part.signature}
 
 
-converter.register_unstructure_hook(TextPart, lambda p: {"type": "text", "text": p.text})
-converter.register_unstructure_hook(ImagePart, _image)
-converter.register_unstructure_hook(
-    ToolUsePart, lambda p: {"type": "tool_use", "id": p.id, "name": p.name, "input": p.input}
-)
-converter.register_unstructure_hook(ToolResultPart, _tool_result)
-converter.register_unstructure_hook(ThinkingPart, _thinking)
-converter.register_unstructure_hook(
-    RawBlockPart, lambda p: dict(p.data) if p.wire == "anthropic" else None
-)
-converter.register_unstructure_hook(
-    Tool,
-    lambda t: {"name": t.name, "description": t.description, "input_schema": t.input_schema},
-)
+def _tool_use(part: ToolUsePart) -> dict[str, Any]:
+    return {
+        "type": "tool_use",
+        "id": part.id,
+        "name": encode_tool_name(part.name),
+        "input": part.input,
+    }
 
 
-def _message(message: Message) -> dict[str, Any]:
-    blocks = [converter.unstructure(p) for p in message.content]
-    return {"role": message.role, "content": [b for b in blocks if b is not None]}
+def _raw(part: RawBlockPart) -> dict[str, Any] | None:
+    return dict(part.data) if part.wire == "anthropic" else None
 
 
-def _tool_choice(choice: str) -> dict[str, Any]:
-    if choice in ("auto", "none"):
-        return {"type": choice}
-    if choice in ("any", "required"):
-        return {"type": "any"}
-    return {"type": "tool", "name": choice}
+#: Part type -> Messages API block (None: a part this wire leaves out, see the module docstring).
+_BLOCKS: dict[type, Callable[[Any], dict[str, Any] | None]] = {
+    TextPart: _text,
+    ImagePart: _image,
+    DocumentPart: _document,
+    ToolUsePart: _tool_use,
+    ToolResultPart: _tool_result,
+    ThinkingPart: _thinking,
+    RawBlockPart: _raw,
+}
+
+
+def _block(part: Any) -> dict[str, Any] | None:
+    convert = _BLOCKS.get(type(part))
+    if convert is None:  # a subclass of a part
+        convert = next(f for kind, f in _BLOCKS.items() if isinstance(part, kind))
+    return convert(part)
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    block = {
+        "name": encode_tool_name(tool.name),
+        "description": tool.description,
+        "input_schema": tool.input_schema,
+    }
+    return _cached(block, tool.cache_ttl)
+
+
+def _message(index: int, message: Message) -> dict[str, Any]:
+    parts = message.content
+    if message.role == "user":
+        # tool_result blocks first: the API wants them before any other block.
+        results = [p for p in parts if type(p) is ToolResultPart]
+        if results and len(results) < len(parts):
+            parts = (*results, *(p for p in parts if type(p) is not ToolResultPart))
+    blocks = []
+    for part in parts:
+        try:
+            convert = _BLOCKS.get(type(part))
+            block = convert(part) if convert is not None else _block(part)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"messages[{index}].{exc.field}", str(exc).split(": ", 1)[1]
+            ) from None
+        if block is not None:
+            blocks.append(block)
+    if not blocks:
+        raise _refuse(
+            f"messages[{index}]",
+            "refuses a turn with no content: this one holds nothing it takes (unsigned "
+            "reasoning or another vendor's blocks only)",
+        )
+    return {"role": message.role, "content": blocks}
+
+
+def _tool_choice(request: Request) -> dict[str, Any] | None:
+    choice = request.tool_choice
+    parallel = request.parallel_tool_calls
+    if choice is None and parallel is None:
+        return None
+    if choice is None or choice == "auto":
+        out: dict[str, Any] = {"type": "auto"}
+    elif choice == "none":
+        if parallel is not None:
+            raise _refuse("parallel_tool_calls", "takes no parallel setting with tool_choice none")
+        return {"type": "none"}
+    elif choice in ("any", "required"):
+        out = {"type": "any"}
+    else:
+        out = {"type": "tool", "name": encode_tool_name(choice)}
+    if parallel is not None:
+        out["disable_parallel_tool_use"] = not parallel
+    return out
+
+
+def _output_config(request: Request) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    effort = request.reasoning_effort
+    if effort is not None:
+        if effort not in PROFILES["anthropic"].reasoning_efforts:
+            takes = sorted(PROFILES["anthropic"].reasoning_efforts)
+            raise _refuse("reasoning_effort", f"takes effort {takes}, not {effort!r}")
+        config["effort"] = effort
+    if request.output_schema is not None:
+        # Always enforced: the name and description have no field here.
+        config["format"] = {"type": "json_schema", "schema": request.output_schema.schema}
+    return config
 
 
 def format_request(request: Request) -> dict[str, Any]:
     """The Messages API body for ``request`` (streaming)."""
+    check_sendable(request)
     max_tokens = request.max_tokens
     if max_tokens is None:
         max_tokens = DEFAULT_MAX_TOKENS
@@ -143,23 +258,37 @@ def format_request(request: Request) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": max_tokens,
-        "messages": [_message(m) for m in request.messages],
+        "messages": [_message(i, m) for i, m in enumerate(request.messages)],
         "stream": True,
     }
-    if request.system:
-        body["system"] = request.system
+    system = request.system
+    if isinstance(system, tuple):
+        body["system"] = [_text(p) for p in system]
+    elif system:
+        body["system"] = system
     if request.tools:
-        body["tools"] = [converter.unstructure(t) for t in request.tools]
-    if request.tool_choice:
-        body["tool_choice"] = _tool_choice(request.tool_choice)
+        body["tools"] = [_tool(t) for t in request.tools]
+    choice = _tool_choice(request)
+    if choice is not None:
+        body["tool_choice"] = choice
     if request.thinking_budget is not None:
         body["thinking"] = {"type": "enabled", "budget_tokens": request.thinking_budget}
+    elif request.adaptive_thinking:
+        body["thinking"] = {"type": "adaptive"}
+    if request.reasoning_effort is not None or request.output_schema is not None:
+        body["output_config"] = _output_config(request)
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
     if request.stop:
         body["stop_sequences"] = list(request.stop)
+    if request.user_id is not None:
+        body["metadata"] = {"user_id": request.user_id}
+    if request.metadata:
+        raise _refuse("metadata", "takes no metadata but user_id (Request.user_id)")
+    if request.cache_key is not None:
+        raise _refuse("cache_key", "takes no cache key: mark breakpoints with cache_ttl")
     body.update(request.extra)
     return body
 
@@ -301,7 +430,7 @@ class AnthropicDecoder(JsonEventDecoder):
                 return
         elif kind == "tool_use":
             self._kinds[index] = "tool"
-            tid, tname = block.get("id") or "", block.get("name") or ""
+            tid, tname = block.get("id") or "", decode_tool_name(block.get("name") or "")
             initial = block.get("input")
             acc.tool_start(index, tid, tname, initial if type(initial) is dict else None)
             out.append(ToolCallStart(index, tid, tname))
@@ -449,6 +578,7 @@ class AnthropicProvider(BaseProvider):
             "anthropic-version": ANTHROPIC_VERSION,
             **auth_headers(config, self.profile),
             **config.headers,
+            **request.headers,
         }
         url = join_path(base_url(config, self.profile), "/messages", always=True)
         return HttpRequest("POST", url, headers, format_request(request))

@@ -5,10 +5,16 @@ One implementation; the vendor differences are ``Profile`` data
 for the usage chunk, where usage and reasoning are, which error shapes occur.
 
 Request (``format_request``): the system prompt as the first message, one
-``tool`` message per tool result (before the rest of that user turn), images
-as ``image_url`` parts, assistant tool calls with JSON-encoded arguments,
-``stream_options.include_usage``, and tool names the vendors reject (outside
-``^[a-zA-Z0-9_-]{1,64}$``) encoded reversibly and decoded back on the way in.
+``tool`` message per tool result, consecutive (the results' images and
+documents follow the run as one user message, then the rest of that user
+turn), images as ``image_url`` parts (with ``detail``), PDFs as ``file``
+parts, assistant tool calls with JSON-encoded arguments (and the reasoning
+where the profile wants it back), ``stream_options.include_usage``,
+``parallel_tool_calls``, ``response_format`` json_schema, reasoning,
+cache key, end-user id and metadata as the profile names them (refused with
+``ConfigError`` where it has none), and tool names the vendors reject
+(outside ``^[a-zA-Z0-9_-]{1,64}$``) encoded reversibly and decoded back on
+the way in.
 
 Stream (``OpenAIDecoder``):
 
@@ -19,7 +25,8 @@ Stream (``OpenAIDecoder``):
   latest open call; a whole call in one chunk and indexes starting at 1 work;
   calls end (``ToolCallEnd``) at finish_reason, or at [DONE] / end of body;
 * usage from the usage-only final chunk, a choice chunk, or ``x_groq.usage``
-  (per profile), each replacing the previous one;
+  (on every kind: a gateway may forward Groq's chunks), each replacing the
+  previous one;
 * reasoning from ``delta.reasoning_content`` or ``delta.reasoning``; Mistral's
   content arrays with text and thinking parts;
 * errors after the 200: ``{"error": {...}}``, ``{"object": "error", ...}``,
@@ -36,14 +43,10 @@ Stream (``OpenAIDecoder``):
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections import OrderedDict
 from typing import Any
 
-import cattrs
-
+from ..errors import ConfigError
 from ..model.accumulator import Accumulator
 from ..model.config import ProviderConfig
 from ..model.events import (
@@ -58,159 +61,175 @@ from ..model.events import (
     text_delta,
 )
 from ..model.http import HttpRequest
-from ..model.parts import ImagePart, TextPart, ToolResultPart, ToolUsePart
+from ..model.parts import (
+    DocumentPart,
+    ImagePart,
+    TextPart,
+    ThinkingPart,
+    ToolResultPart,
+    ToolUsePart,
+)
 from ..model.reply import AssistantMessage, StopReason, Usage
-from ..model.request import Message, Request, Tool
+from ..model.request import JsonSchema, Message, Request, Tool, check_sendable
 from . import errors as errormap
 from .decoder import JsonEventDecoder
-from .profiles import PROFILES, Profile
+from .profiles import DEFAULT_USAGE_PATHS, PROFILES, Profile
 from .protocol import StreamDecoder
 from .provider import BaseProvider, auth_headers, base_url, join_path, version_params
 from .sse import DEFAULT_MAX_SIZE
+from .toolnames import decode_tool_name, encode_tool_name
 
-# ---------------------------------------------------------------- tool names
-
-_VALID_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_KEEP = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
-_MARK = "__"
-_HASHED = "_g"  # after the mark, "_g" is not a valid escape: hashed long names
-_LONG_NAMES: OrderedDict[str, str] = OrderedDict()
-_LONG_NAMES_MAX = 4096
-
-
-def encode_tool_name(name: str) -> str:
-    """A name vendors accept (``^[a-zA-Z0-9_-]{1,64}$``), reversible by ``decode_tool_name``.
-
-    Valid names not starting with ``__`` are unchanged. Others become ``__``
-    followed by the name with ``_`` doubled and every other byte outside
-    ``[a-zA-Z0-9-]`` as ``_`` + two hex digits. If that exceeds 64 characters
-    the name is hashed (``___g`` + 40 hex digits) and remembered in a bounded
-    process-wide table, so its decoding works in this process.
-    """
-    if _VALID_NAME.fullmatch(name) and not name.startswith(_MARK):
-        return name
-    escaped = []
-    for ch in name:
-        if ch in _KEEP:
-            escaped.append(ch)
-        elif ch == "_":
-            escaped.append("__")
-        else:
-            escaped.extend(f"_{b:02x}" for b in ch.encode("utf-8"))
-    encoded = _MARK + "".join(escaped)
-    if len(encoded) <= 64:
-        return encoded
-    hashed = _MARK + _HASHED + hashlib.sha256(name.encode("utf-8")).hexdigest()[:40]
-    _LONG_NAMES[hashed] = name
-    _LONG_NAMES.move_to_end(hashed)
-    while len(_LONG_NAMES) > _LONG_NAMES_MAX:
-        _LONG_NAMES.popitem(last=False)
-    return hashed
-
-
-def decode_tool_name(name: str) -> str:
-    """The original of ``encode_tool_name`` (any other name is returned unchanged)."""
-    if not name.startswith(_MARK):
-        return name
-    body = name[len(_MARK) :]
-    if body.startswith(_HASHED):
-        return _LONG_NAMES.get(name, name)
-    out = bytearray()
-    i, n = 0, len(body)
-    while i < n:
-        ch = body[i]
-        if ch != "_":
-            out += ch.encode("utf-8")
-            i += 1
-        elif body[i + 1 : i + 2] == "_":
-            out += b"_"
-            i += 2
-        else:
-            try:
-                out.append(int(body[i + 1 : i + 3], 16))
-            except ValueError:
-                return name  # not one of ours
-            i += 3
-    return out.decode("utf-8", "replace")
-
+__all__ = [
+    "FINISH_REASONS",
+    "OpenAIDecoder",
+    "OpenAIProvider",
+    "decode_tool_name",
+    "encode_tool_name",
+    "format_request",
+]
 
 # ---------------------------------------------------------------- request side
 
-#: The converter for this wire format: normalized parts -> chat-completions content.
-converter = cattrs.Converter()
+
+def _refuse(field: str, kind: str, what: str) -> ConfigError:
+    return ConfigError(field, f"kind {kind!r} (chat completions) {what}")
 
 
-def _image(part: ImagePart) -> dict[str, Any]:
-    url = part.url if part.url is not None else f"data:{part.media_type};base64,{part.data or ''}"
-    return {"type": "image_url", "image_url": {"url": url}}
+class _Writer:
+    """Writes one request's messages for one profile (the refusals name the profile)."""
 
+    __slots__ = ("profile",)
 
-converter.register_unstructure_hook(TextPart, lambda p: {"type": "text", "text": p.text})
-converter.register_unstructure_hook(ImagePart, _image)
-converter.register_unstructure_hook(
-    ToolUsePart,
-    lambda p: {
-        "id": p.id,
-        "type": "function",
-        "function": {"name": encode_tool_name(p.name), "arguments": json.dumps(p.input)},
-    },
-)
-converter.register_unstructure_hook(
-    Tool,
-    lambda t: {
-        "type": "function",
-        "function": {
-            "name": encode_tool_name(t.name),
-            "description": t.description,
-            "parameters": t.input_schema,
-        },
-    },
-)
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
 
+    def text(self, part: TextPart) -> dict[str, Any]:
+        block: dict[str, Any] = {"type": "text", "text": part.text}
+        if part.cache_ttl is not None:
+            block["cache_control"] = self.cache(part.cache_ttl)
+        return block
 
-def _content(parts: list[TextPart | ImagePart]) -> str | list[dict[str, Any]]:
-    if all(isinstance(p, TextPart) for p in parts):
-        return "".join(p.text for p in parts if isinstance(p, TextPart))
-    return [converter.unstructure(p) for p in parts]
+    def cache(self, ttl: str) -> dict[str, Any]:
+        if not self.profile.cache_control:
+            raise _refuse(
+                "cache_ttl",
+                self.profile.kind,
+                "has no cache breakpoints (the vendor caches prefixes by itself; "
+                "Request.cache_key groups requests where the vendor takes one)",
+            )
+        return {"type": "ephemeral", "ttl": ttl}
 
+    def image(self, part: ImagePart) -> dict[str, Any]:
+        if part.cache_ttl is not None:
+            raise _refuse("cache_ttl", self.profile.kind, "takes cache breakpoints on text only")
+        url = part.url if part.url is not None else f"data:{part.media_type};base64,{part.data}"
+        image: dict[str, Any] = {"url": url}
+        if part.detail is not None:
+            image["detail"] = part.detail
+        return {"type": "image_url", "image_url": image}
 
-def _tool_messages(part: ToolResultPart) -> list[dict[str, Any]]:
-    """One ``tool`` message; images in a result follow as a user message."""
-    if isinstance(part.content, str):
-        text, images = part.content, []
-    else:
-        text = "".join(p.text for p in part.content if isinstance(p, TextPart))
-        images = [p for p in part.content if isinstance(p, ImagePart)]
-    if part.is_error:
-        text = f"Error: {text}"
-    out: list[dict[str, Any]] = [
-        {"role": "tool", "tool_call_id": part.tool_use_id, "content": text}
-    ]
-    if images:
-        out.append({"role": "user", "content": [converter.unstructure(p) for p in images]})
-    return out
+    def document(self, part: DocumentPart) -> dict[str, Any]:
+        kind = self.profile.kind
+        if part.url is not None:
+            raise _refuse("url", kind, "takes documents inline only (DocumentPart(data=...))")
+        if part.cache_ttl is not None:
+            raise _refuse("cache_ttl", kind, "takes cache breakpoints on text only")
+        file = {
+            "file_data": f"data:{part.media_type};base64,{part.data}",
+            "filename": part.title or "document.pdf",
+        }
+        return {"type": "file", "file": file}
 
+    def part(self, part: TextPart | ImagePart | DocumentPart) -> dict[str, Any]:
+        if type(part) is TextPart:
+            return self.text(part)
+        if type(part) is ImagePart:
+            return self.image(part)
+        return self.document(part)  # type: ignore[arg-type]
 
-def _messages(message: Message) -> list[dict[str, Any]]:
-    if message.role == "assistant":
-        text = "".join(p.text for p in message.content if isinstance(p, TextPart))
-        calls = [converter.unstructure(p) for p in message.content if isinstance(p, ToolUsePart)]
-        # Thinking and other vendors' raw blocks are not sent back: no field takes them.
-        wire: dict[str, Any] = {"role": "assistant", "content": text or None}
+    def content(self, parts: list[TextPart | ImagePart | DocumentPart]) -> Any:
+        # Plain text as a string: every compatible server reads that form.
+        if all(type(p) is TextPart and p.cache_ttl is None for p in parts):
+            return "".join(p.text for p in parts)  # type: ignore[union-attr]
+        return [self.part(p) for p in parts]
+
+    def assistant(self, message: Message) -> dict[str, Any]:
+        text: list[str] = []
+        reasoning: list[str] = []
+        thought = False
+        calls: list[dict[str, Any]] = []
+        for part in message.content:
+            if type(part) is TextPart:
+                if part.cache_ttl is not None:
+                    self.cache(part.cache_ttl)
+                text.append(part.text)
+            elif type(part) is ToolUsePart:
+                function = {
+                    "name": encode_tool_name(part.name),
+                    "arguments": json.dumps(part.input),
+                }
+                calls.append({"id": part.id, "type": "function", "function": function})
+            elif type(part) is ThinkingPart:
+                thought = True
+                if not part.redacted:
+                    reasoning.append(part.text)
+            # Other reasoning and other vendors' raw blocks: no field takes them.
+        wire: dict[str, Any] = {"role": "assistant"}
+        # A reply cut off while reasoning has neither text nor calls: "" keeps
+        # it a valid assistant message (with its reasoning where echoed).
+        wire["content"] = "".join(text) or ("" if thought and not calls else None)
         if calls:
             wire["tool_calls"] = calls
-        return [wire]
-    out: list[dict[str, Any]] = []
-    rest: list[TextPart | ImagePart] = []
-    for part in message.content:
-        if isinstance(part, ToolResultPart):
-            out.extend(_tool_messages(part))
-        elif isinstance(part, TextPart | ImagePart):
-            rest.append(part)
-        # ToolUse/Thinking/RawBlock parts in a user turn have no chat-completions form.
-    if rest:
-        out.append({"role": "user", "content": _content(rest)})
-    return out
+        echo = self.profile.reasoning_echo
+        if echo is not None and reasoning:
+            wire[echo] = "".join(reasoning)
+        return wire
+
+    def user(self, message: Message, out: list[dict[str, Any]]) -> None:
+        """Tool results first, one ``tool`` message each and consecutive (the API
+        wants every call answered before anything else); the images and documents
+        of the results follow in one user message, then the rest of the turn."""
+        attached: list[TextPart | ImagePart | DocumentPart] = []
+        rest: list[TextPart | ImagePart | DocumentPart] = []
+        for part in message.content:
+            if type(part) is ToolResultPart:
+                out.append(self.tool(part, attached))
+            elif type(part) in (TextPart, ImagePart, DocumentPart):
+                rest.append(part)  # type: ignore[arg-type]
+            # RawBlockPart of another wire: no chat-completions form.
+        if attached:
+            out.append({"role": "user", "content": [self.part(p) for p in attached]})
+        if rest:
+            out.append({"role": "user", "content": self.content(rest)})
+
+    def tool(
+        self, part: ToolResultPart, attached: list[TextPart | ImagePart | DocumentPart]
+    ) -> dict[str, Any]:
+        if part.cache_ttl is not None:
+            raise _refuse("cache_ttl", self.profile.kind, "takes cache breakpoints on text only")
+        if isinstance(part.content, str):
+            text = part.content
+        else:
+            text = "".join(p.text for p in part.content if type(p) is TextPart)
+            attached.extend(p for p in part.content if type(p) is not TextPart)
+        if part.is_error:
+            text = f"Error: {text}"  # no is_error field: the model reads it in the text
+        return {"role": "tool", "tool_call_id": part.tool_use_id, "content": text}
+
+    def system(self, system: str | tuple[TextPart, ...]) -> dict[str, Any]:
+        if isinstance(system, str):
+            return {"role": "system", "content": system}
+        return {"role": "system", "content": [self.text(p) for p in system]}
+
+    def tool_def(self, tool: Tool) -> dict[str, Any]:
+        if tool.cache_ttl is not None:
+            raise _refuse("cache_ttl", self.profile.kind, "takes no cache breakpoint on tools")
+        function = {
+            "name": encode_tool_name(tool.name),
+            "description": tool.description,
+            "parameters": tool.input_schema,
+        }
+        return {"type": "function", "function": function}
 
 
 def _tool_choice(choice: str) -> Any:
@@ -228,33 +247,90 @@ def _effort(budget: int) -> str:
 def format_request(request: Request, profile: Profile | None = None) -> dict[str, Any]:
     """The chat-completions body for ``request`` under ``profile`` (streaming)."""
     profile = profile or PROFILES["openai"]
+    check_sendable(request)
+    writer = _Writer(profile)
     messages: list[dict[str, Any]] = []
     if request.system:
-        messages.append({"role": "system", "content": request.system})
+        messages.append(writer.system(request.system))
     for message in request.messages:
-        messages.extend(_messages(message))
+        if message.role == "assistant":
+            messages.append(writer.assistant(message))
+        else:
+            writer.user(message, messages)
     body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
     if profile.include_usage:
         body["stream_options"] = {"include_usage": True}
     if request.max_tokens is not None:
         body[profile.max_tokens_field] = request.max_tokens
     if request.tools:
-        body["tools"] = [converter.unstructure(t) for t in request.tools]
+        body["tools"] = [writer.tool_def(t) for t in request.tools]
     if request.tool_choice:
         body["tool_choice"] = _tool_choice(request.tool_choice)
+    if request.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
     if request.stop:
         body["stop"] = list(request.stop)
-    if request.thinking_budget is not None:
-        if profile.reasoning_request == "reasoning_effort":
-            body["reasoning_effort"] = _effort(request.thinking_budget)
-        elif profile.reasoning_request == "openrouter":
-            body["reasoning"] = {"max_tokens": request.thinking_budget}
+    if request.thinking_budget is not None or request.reasoning_effort or request.adaptive_thinking:
+        _reasoning(request, profile, body)
+    if request.output_schema is not None:
+        body["response_format"] = _response_format(request.output_schema, profile)
+    if request.cache_key is not None or request.user_id is not None or request.metadata:
+        _identity(request, profile, body)
     body.update(request.extra)
     return body
+
+
+def _reasoning(request: Request, profile: Profile, body: dict[str, Any]) -> None:
+    kind = profile.kind
+    if request.adaptive_thinking:
+        raise _refuse(
+            "adaptive_thinking", kind, "has no adaptive thinking (reasoning models choose anyway)"
+        )
+    effort = request.reasoning_effort
+    if effort is not None and effort not in profile.reasoning_efforts:
+        takes = sorted(profile.reasoning_efforts) or "no reasoning_effort"
+        raise _refuse("reasoning_effort", kind, f"takes {takes}, not {effort!r}")
+    if profile.reasoning_request == "openrouter":
+        reasoning: dict[str, Any] = {}
+        if request.thinking_budget is not None:
+            reasoning["max_tokens"] = request.thinking_budget
+        if effort is not None:
+            reasoning["effort"] = effort
+        body["reasoning"] = reasoning
+    elif effort is not None:
+        body["reasoning_effort"] = effort
+    elif request.thinking_budget is not None and profile.reasoning_request == "reasoning_effort":
+        body["reasoning_effort"] = _effort(request.thinking_budget)
+    # Other kinds take no budget: their models reason (or not) by themselves.
+
+
+def _response_format(schema: JsonSchema, profile: Profile) -> dict[str, Any]:
+    if not profile.json_schema:
+        raise _refuse("output_schema", profile.kind, "takes no JSON schema for the reply")
+    spec: dict[str, Any] = {"name": schema.name, "schema": schema.schema, "strict": schema.strict}
+    if schema.description is not None:
+        spec["description"] = schema.description
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _identity(request: Request, profile: Profile, body: dict[str, Any]) -> None:
+    kind = profile.kind
+    if request.cache_key is not None:
+        if profile.cache_key_field is None:
+            raise _refuse("cache_key", kind, "takes no prompt cache key")
+        body[profile.cache_key_field] = request.cache_key
+    if request.user_id is not None:
+        if profile.user_field is None:
+            raise _refuse("user_id", kind, "takes no end-user id")
+        body[profile.user_field] = request.user_id
+    if request.metadata:
+        if not profile.metadata:
+            raise _refuse("metadata", kind, "takes no metadata")
+        body["metadata"] = dict(request.metadata)
 
 
 # ---------------------------------------------------------------- stream side
@@ -451,8 +527,10 @@ class OpenAIDecoder(JsonEventDecoder):
         self._fields = profile.reasoning_fields
         self._top_usage = tuple(p[0] for p in profile.usage_paths if len(p) == 1)
         self._nested_usage = tuple(p for p in profile.usage_paths if len(p) > 1)
-        # The text fast path in _handle looks for usage under "usage" only.
-        self._plain = self._top_usage == ("usage",) and not self._nested_usage
+        # The text fast path in _handle looks for usage under "usage" only: Groq
+        # sends x_groq.usage on its finish chunk (an empty delta), which never
+        # takes the fast path.
+        self._plain = profile.usage_paths == DEFAULT_USAGE_PATHS
         self._error_key = "error" in profile.error_shapes
         self._error_object = "object" in profile.error_shapes
         self._started = False
@@ -586,6 +664,7 @@ class OpenAIProvider(BaseProvider):
             "content-type": "application/json",
             **auth_headers(config, self.profile),
             **config.headers,
+            **request.headers,
         }
         url = join_path(base_url(config, self.profile), "/chat/completions")
         return HttpRequest(

@@ -27,6 +27,9 @@ Auth = Literal["anthropic", "bearer", "api-key", "goog-api-key"]
 #: OpenAI's ``reasoning_effort`` (low/medium/high from the budget), OpenRouter's
 #: ``reasoning: {max_tokens}``, or not at all (the model reasons or not by itself).
 ReasoningRequest = Literal["anthropic", "reasoning_effort", "openrouter", "none"]
+#: Usage in the chunk's ``usage``, else in Groq's ``x_groq.usage``: read on every
+#: OpenAI-compatible kind, since a gateway may forward Groq's chunks under any kind.
+DEFAULT_USAGE_PATHS: tuple[tuple[str, ...], ...] = (("usage",), ("x_groq", "usage"))
 
 
 @attrs.frozen
@@ -48,14 +51,28 @@ class Profile:
     include_usage: bool = True
     #: Where a chunk carries usage: top-level keys first, nested paths (``x_groq.usage``)
     #: only when no top-level one is in the chunk; the last found wins.
-    usage_paths: tuple[tuple[str, ...], ...] = (("usage",),)
+    usage_paths: tuple[tuple[str, ...], ...] = DEFAULT_USAGE_PATHS
     #: Delta fields that carry reasoning text.
     reasoning_fields: tuple[str, ...] = ("reasoning_content", "reasoning")
     reasoning_request: ReasoningRequest = "none"
+    #: The ``Request.reasoning_effort`` levels the vendor takes (empty: refused).
+    reasoning_efforts: frozenset[str] = frozenset()
+    #: The assistant message field the vendor wants its reasoning sent back in
+    #: (DeepSeek's thinking mode with tools needs ``reasoning_content``).
+    reasoning_echo: str | None = None
+    #: Send ``cache_ttl`` breakpoints as ``cache_control`` on text parts
+    #: (OpenRouter passes them to the models that cache that way).
+    cache_control: bool = False
+    #: The body field for ``Request.cache_key`` (None: refused).
+    cache_key_field: str | None = None
+    #: The body field for ``Request.user_id`` (None: refused).
+    user_field: str | None = "user"
+    #: Whether ``Request.metadata`` has a field (OpenAI's ``metadata``).
+    metadata: bool = False
+    #: Whether ``response_format: {"type": "json_schema"}`` is accepted.
+    json_schema: bool = True
     #: In-stream error shapes: "error" ({"error": {...}}), "object" ({"object": "error"}).
     error_shapes: tuple[str, ...] = ("error", "object")
-    #: Encode tool names outside ^[a-zA-Z0-9_-]{1,64}$ (reversibly).
-    strict_tool_names: bool = True
     #: Human notes for the docs.
     quirks: str = ""
 
@@ -69,7 +86,7 @@ PROFILES: dict[str, Profile] = {
             "https://api.anthropic.com",
             auth="anthropic",
             reasoning_request="anthropic",
-            strict_tool_names=False,
+            reasoning_efforts=frozenset({"low", "medium", "high", "xhigh", "max"}),
             quirks="Messages API; system apart; event: error after 200; proxies may omit "
             "the last content_block_stop.",
         ),
@@ -79,6 +96,12 @@ PROFILES: dict[str, Profile] = {
             "https://api.openai.com/v1",
             max_tokens_field="max_completion_tokens",
             reasoning_request="reasoning_effort",
+            reasoning_efforts=frozenset(
+                {"none", "minimal", "low", "medium", "high", "xhigh", "max"}
+            ),
+            cache_key_field="prompt_cache_key",
+            user_field="safety_identifier",
+            metadata=True,
             quirks="Reference chat completions; also the kind for any unknown "
             "OpenAI-compatible server (all usage/reasoning/error shapes are read).",
         ),
@@ -87,6 +110,7 @@ PROFILES: dict[str, Profile] = {
             "openai",
             "http://localhost:11434/v1",
             api_key_required=False,
+            reasoning_efforts=frozenset({"low", "medium", "high"}),
             quirks="Tool-call deltas without index; gpt-oss reasoning in delta.reasoning.",
         ),
         Profile(
@@ -94,6 +118,8 @@ PROFILES: dict[str, Profile] = {
             "openai",
             "https://openrouter.ai/api/v1",
             reasoning_request="openrouter",
+            reasoning_efforts=frozenset({"minimal", "low", "medium", "high"}),
+            cache_control=True,
             quirks="SSE comments ': OPENROUTER PROCESSING' as keep-alives; errors as "
             'a chunk {"error": {...}}; reasoning in delta.reasoning (+ reasoning_details).',
         ),
@@ -101,7 +127,7 @@ PROFILES: dict[str, Profile] = {
             "groq",
             "openai",
             "https://api.groq.com/openai/v1",
-            usage_paths=(("usage",), ("x_groq", "usage")),
+            reasoning_efforts=frozenset({"none", "low", "medium", "high"}),
             quirks="Usage also in x_groq.usage; errors as 'event: error' lines; "
             "whole tool calls in one chunk.",
         ),
@@ -109,6 +135,8 @@ PROFILES: dict[str, Profile] = {
             "deepseek",
             "openai",
             "https://api.deepseek.com/v1",
+            reasoning_echo="reasoning_content",
+            json_schema=False,
             quirks="Reasoning in delta.reasoning_content; usage in the finish chunk.",
         ),
         Profile(
@@ -116,6 +144,7 @@ PROFILES: dict[str, Profile] = {
             "openai",
             "http://localhost:8000/v1",
             api_key_required=False,
+            reasoning_efforts=frozenset({"low", "medium", "high"}),
             quirks='Errors as {"object": "error"}; may send cumulative usage on every '
             "chunk; reasoning in delta.reasoning (older: reasoning_content).",
         ),
@@ -138,6 +167,7 @@ PROFILES: dict[str, Profile] = {
             "openai",
             "https://api.mistral.ai/v1",
             include_usage=False,
+            user_field=None,
             quirks="Content may be an array of parts (text and thinking); tool calls "
             "without index, whole in one chunk; usage always in the finish chunk.",
         ),
@@ -145,6 +175,7 @@ PROFILES: dict[str, Profile] = {
             "together",
             "openai",
             "https://api.together.xyz/v1",
+            reasoning_efforts=frozenset({"low", "medium", "high"}),
             quirks="Reasoning models may put <think> tags in content (kept as text).",
         ),
         Profile(
@@ -155,6 +186,11 @@ PROFILES: dict[str, Profile] = {
             api_version_param="api-version",
             max_tokens_field="max_completion_tokens",
             reasoning_request="reasoning_effort",
+            reasoning_efforts=frozenset(
+                {"none", "minimal", "low", "medium", "high", "xhigh", "max"}
+            ),
+            cache_key_field="prompt_cache_key",
+            metadata=True,
             quirks="base_url is the deployment URL; api-key header; api-version query; "
             "first chunk may be choices: [] with prompt_filter_results; delta may be null.",
         ),

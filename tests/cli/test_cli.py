@@ -445,7 +445,9 @@ async def test_the_servers_message_is_one_line_trimmed_and_keys_masked(tmp_path:
         )
         run = await cli(tmp_path, "--config", config, "chat", "hi", env={"LOCAL_KEY": KEY})
     line = run.assert_one_error(failures.REJECTED, "rejected the request (HTTP 400")
-    assert "Incorrect API key provided: sk-…wxyz. See the docs. xxx" in line  # masked, one line
+    # the library redacts an echoed key before the CLI sees it; one line
+    assert "Incorrect API key provided: [redacted]. See the docs. xxx" in line
+    assert KEY not in line
     assert "…" in line.rsplit("xxx", 1)[1][:2]  # cut at the limit
     assert len(line) < 450
 

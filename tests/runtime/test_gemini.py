@@ -413,6 +413,7 @@ def test_the_agent_loop_example_runs_on_gemini(tmp_path: Path) -> None:
         "The tool returned: Sunny, 21 C in Paris. That is the whole answer from the embedded "
         "local provider.",
         "-> end_turn, error=None",
+        "3 messages sent last; tokens out: True",
     ]
 
 

@@ -184,6 +184,23 @@ async def _weather_span(http1: Served, rt: sa.Runtime) -> dict[str, Any]:
     return dict(span.attributes or {})
 
 
+async def test_system_given_as_parts_is_recorded_part_by_part(
+    http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    system = (sa.TextPart("Be brief."), sa.TextPart("Cite sources.", cache_ttl="5m"))
+    with instrumented() as o:
+        http1.server.enqueue(Reply(text="Sunny."))
+        await rt.providers.register("local", http1.config())
+        await sa.complete(rt, "local", hello("Weather?", system=system))
+    (span,) = o.spans()
+    assert span.attributes is not None
+    assert json.loads(str(span.attributes["gen_ai.system_instructions"])) == [
+        {"type": "text", "content": "Be brief."},
+        {"type": "text", "content": "Cite sources."},
+    ]
+
+
 @pytest.mark.parametrize("value", ["true", "SPAN_ONLY", "span_and_event"])
 async def test_content_only_when_the_conventions_variable_opts_in(
     http1: Served, rt: sa.Runtime, monkeypatch: pytest.MonkeyPatch, value: str

@@ -269,8 +269,10 @@ def test_o3_groq_x_groq_usage() -> None:
         ),
     ]
     assert decode(stream, profile="groq").message.usage == Usage(7, 2, 0, 0)
-    # the generic profile does not look there
-    assert decode(stream, profile="openai").message.usage == Usage()
+    # every kind looks there: a gateway may forward Groq's chunks under kind "openai"
+    # (this assertion said the opposite before issue #17 asked for it)
+    for kind in ("openai", "openrouter", "vllm"):
+        assert decode(stream, profile=kind).message.usage == Usage(7, 2, 0, 0)
 
 
 # ------------------------------------------------------------------ O4
