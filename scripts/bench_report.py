@@ -20,6 +20,7 @@ CLIENTS = (
     "synapsis",
     "httpx_trio",
     "trio_socket",
+    "trio_tls_drain",
     "anthropic_raw",
     "anthropic_stream",
     "openai_raw",
@@ -30,6 +31,8 @@ LABELS = {
     "synapsis": "synapsis_actors open_stream (trio)",
     "httpx_trio": "bare httpx on trio (floor)",
     "trio_socket": "hand-written trio socket client (floor)",
+    "trio_tls_drain": "the same over TLS by hand, decoding every TLS record each read "
+    "returned (the TLS floor)",
     "anthropic_raw": "anthropic SDK, raw events (asyncio)",
     "anthropic_stream": "anthropic SDK, messages.stream() (asyncio)",
     "openai_raw": "openai SDK, create(stream=True) (asyncio)",
