@@ -14,6 +14,8 @@ from typing import Any
 
 import h2.errors
 
+from ._trio_private import draining_receive
+
 _HTTP11: Any = None  # (connection class, byte stream class, trio stream class)
 try:
     from httpcore._async.http11 import AsyncHTTP11Connection, HTTP11ConnectionByteStream
@@ -29,7 +31,11 @@ _log = logging.getLogger(__name__)
 
 
 def http11_connection(pool_stream: Any) -> tuple[Any, Callable[[int], Awaitable[bytes]]] | None:
-    """(h11 state, the socket's ``receive_some``) of an open HTTP/1.1 exchange on trio, or None."""
+    """(h11 state, the socket's ``receive_some``) of an open HTTP/1.1 exchange on trio, or None.
+
+    Over TLS the ``receive_some`` returns every TLS record already received
+    (``_trio_private.draining_receive``).
+    """
     if _HTTP11 is None:
         return None
     connection_type, byte_stream_type, trio_stream_type = _HTTP11
@@ -44,8 +50,8 @@ def http11_connection(pool_stream: Any) -> tuple[Any, Callable[[int], Awaitable[
         if type(network) is not trio_stream_type:
             return None
         state: Any = connection._h11_state
-        receive: Callable[[int], Awaitable[bytes]] = network._stream.receive_some
-        return state, receive
+        receive = draining_receive(network._stream)
+        return None if receive is None else (state, receive)
     except AttributeError:
         return None
 
