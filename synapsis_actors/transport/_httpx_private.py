@@ -21,11 +21,3 @@ def httpcore_stream(response: httpx.Response) -> Any:
         return stream._stream._httpcore_stream
     except AttributeError:
         return None
-
-
-def connection_pool(client: httpx.AsyncClient) -> Any:
-    """The httpcore connection pool of ``client``'s default transport, or None."""
-    try:
-        return client._transport._pool  # type: ignore[attr-defined]
-    except AttributeError:
-        return None
