@@ -665,13 +665,18 @@ class H2Conn(asyncio.Protocol):
     def __init__(self, stats: Stats, pacers: dict[float, Pacer]) -> None:
         import h2.config
         import h2.connection
+        import h2.settings
 
         self.stats = stats
         self.pacers = pacers
         self.h2 = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=False, header_encoding=None)
         )
-        self.h2.local_settings.max_concurrent_streams = H2_MAX_STREAMS
+        # Initial values, sent in the preface (an assignment would wait for an ACK).
+        self.h2.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: H2_MAX_STREAMS},
+        )
         self.streams: dict[int, H2Stream] = {}
         self.blocked: set[H2Stream] = set()
         self.paused = False

@@ -21,3 +21,17 @@ def httpcore_stream(response: httpx.Response) -> Any:
         return stream._stream._httpcore_stream
     except AttributeError:
         return None
+
+
+def default_transport(client: httpx.AsyncClient) -> Any:
+    """The transport ``client`` sends through when no mount matches, or None."""
+    return getattr(client, "_transport", None)
+
+
+def pool_size(transport: Any) -> int:
+    """Connections in an ``httpx.AsyncHTTPTransport``'s httpcore pool, idle ones included
+    (0 for a transport without one)."""
+    try:
+        return len(transport._pool.connections)
+    except (AttributeError, TypeError):
+        return 0

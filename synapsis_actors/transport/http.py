@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..model.config import ProviderConfig
 from ..model.http import HttpRequest
 from . import fast_paths
+from ._httpx_private import default_transport, pool_size
 from .chunked import open_chunked_body
 from .client import (
     RequestBuilder,
@@ -42,6 +43,7 @@ from .failures import (
     TransportFailure,
     body_failure,
 )
+from .http2 import Http2Transport
 
 __all__ = [
     "BodyFailed",
@@ -271,6 +273,15 @@ class HttpTransport:
         except httpx.TransportError as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
         return response.status_code, response.headers, response.content
+
+    def open_connections(self) -> int:
+        """Connections the client holds open, idle keep-alive ones included (tests, soak runs)."""
+        transport = default_transport(self.client)
+        count = 0
+        if isinstance(transport, Http2Transport):
+            count = len(transport.connections())
+            transport = transport.fallback
+        return count + pool_size(transport)
 
     async def aclose(self) -> None:
         """Close the client if this transport built it (never a user's); shielded."""

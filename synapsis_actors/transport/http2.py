@@ -57,7 +57,7 @@ import trio
 from ._trio_private import draining_receive
 
 #: Receive window of each stream: what a stream nobody reads may buffer.
-STREAM_WINDOW = 1 << 20
+STREAM_WINDOW = 65535
 #: Receive window of a connection: what all its streams may buffer together.
 CONNECTION_WINDOW = 16 << 20
 #: HTTP/2 connections per origin before a request waits for a free stream.
@@ -89,7 +89,8 @@ class Http2Transport(httpx.AsyncBaseTransport):
         connect_timeout: float | None = None,
     ) -> None:
         self._ssl_context = ssl_context
-        self._fallback = fallback
+        #: httpx's transport, for plain http and HTTP/1.1-only origins.
+        self.fallback = fallback
         self._connect_timeout = connect_timeout
         self._origins: dict[tuple[str, int], _Origin] = {}
         self._http11: set[tuple[str, int]] = set()
@@ -98,10 +99,10 @@ class Http2Transport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         if url.scheme != "https":
-            return await self._fallback.handle_async_request(request)
+            return await self.fallback.handle_async_request(request)
         key = (url.host, url.port or 443)
         if key in self._http11:
-            return await self._fallback.handle_async_request(request)
+            return await self.fallback.handle_async_request(request)
         if self._closed:
             raise httpx.ConnectError("the transport is closed")
         origin = self._origins.get(key)
@@ -111,7 +112,7 @@ class Http2Transport(httpx.AsyncBaseTransport):
         if response is None:  # the server chose HTTP/1.1
             self._http11.add(key)
             self._origins.pop(key, None)
-            return await self._fallback.handle_async_request(request)
+            return await self.fallback.handle_async_request(request)
         return response
 
     async def aclose(self) -> None:
@@ -120,7 +121,7 @@ class Http2Transport(httpx.AsyncBaseTransport):
         with trio.CancelScope(shield=True):
             for origin in origins:
                 await origin.aclose()
-            await self._fallback.aclose()
+            await self.fallback.aclose()
 
     def connections(self) -> list[_Connection]:
         """The open HTTP/2 connections (for tests and the benchmark)."""
@@ -329,10 +330,13 @@ class _Connection:
     # ------------------------------------------------------------------ one request
 
     async def request(self, request: httpx.Request) -> httpx.Response:
-        self.reserved -= 1
-        if self.error is not None:
-            raise httpx.ConnectError(str(self.error))
-        body = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+        """Send ``request`` on a slot :meth:`available` granted; its response headers."""
+        try:
+            body = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+            if self.error is not None:
+                raise httpx.ConnectError(str(self.error))
+        finally:
+            self.reserved -= 1  # from here the stream itself counts (no await until then)
         url = request.url
         headers = [
             (b":method", request.method.encode()),
@@ -340,11 +344,10 @@ class _Connection:
             (b":scheme", b"https"),
             (b":path", url.raw_path),
         ]
-        headers += [
-            (name.lower(), value)
-            for name, value in request.headers.raw
-            if name.lower() not in _DROPPED
-        ]
+        for name, value in request.headers.raw:
+            name = name.lower()
+            if name not in _DROPPED:
+                headers.append((name, value))
         h2c = self.h2
         stream_id = h2c.get_next_available_stream_id()
         stream = self.streams[stream_id] = _Stream(stream_id)
