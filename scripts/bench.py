@@ -70,7 +70,18 @@ TRANSPORTS_OF = {
     "trio_tls_drain": ("tls",),
     "litellm": ("plain",),
 }
-SCENARIOS = ("burst", "concurrent", "sequential", "paced", "import", "cancel", "sustained")
+SCENARIOS = (
+    "burst",
+    "concurrent",
+    "sequential",
+    "paced",
+    "import",
+    "cancel",
+    "recancel",
+    "sustained",
+)
+#: Scenarios only some clients run (the others: every client).
+SCENARIO_CLIENTS = {"recancel": ("synapsis", "httpx_trio")}
 SCENARIO_SHAPES = {
     "burst": ("anthropic", "openai"),
     "concurrent": ("anthropic", "openai"),
@@ -78,6 +89,7 @@ SCENARIO_SHAPES = {
     "paced": ("anthropic",),
     "import": ("any",),  # each client's own first shape
     "cancel": ("anthropic",),
+    "recancel": ("anthropic",),
     "sustained": ("anthropic",),
 }
 FULL: dict[str, dict[str, Any]] = {
@@ -87,6 +99,7 @@ FULL: dict[str, dict[str, Any]] = {
     "paced": {"n": 250, "streams": 20, "pace": 50},
     "import": {"n": 5},
     "cancel": {"streams": 1_000, "gap": 0.002, "timeout": 120},
+    "recancel": {"rounds": 30, "n": 5},
     "sustained": {
         # up to 1,000: our default httpx pool (and the SDKs') holds 1,000 connections
         "steps": [10, 25, 50, 100, 150, 200, 300, 400, 600, 800, 1000],
@@ -104,6 +117,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "paced": {"n": 10, "streams": 5, "pace": 50},
     "import": {"n": 5},
     "cancel": {"streams": 20, "gap": 0.002, "timeout": 30},
+    "recancel": {"rounds": 3, "n": 5},
     "sustained": {"steps": [5], "n": 25, "pace": 50, "warmup": 0.1, "limit_ms": 20},
 }
 #: Peers whose CPU per event is so high that full-size runs would take many
@@ -321,6 +335,8 @@ def plan(
                 continue
             for shape in SCENARIO_SHAPES[scenario]:
                 for client in clients:
+                    if client not in SCENARIO_CLIENTS.get(scenario, (client,)):
+                        continue
                     shapes = SHAPES_OF.get(client, ("anthropic", "openai"))
                     task = (scenario, shapes[0] if shape == "any" else shape)
                     if task[1] not in shapes:
@@ -424,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
                         factor = scale.get(client, 1) if scenario in SCALED_SCENARIOS else 1
                         if factor > 1:
                             p["n"] = max(1, p["n"] // factor)
-                        if scenario == "cancel":
+                        if scenario in ("cancel", "recancel"):
                             p["run"] = f"r{rep}{client}"
                         job_tasks.append({"scenario": scenario, "shape": shape, "params": p})
                     if any(t["scenario"] == "cancel" for t in job_tasks):

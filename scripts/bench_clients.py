@@ -802,6 +802,38 @@ async def trio_scenario(one: OneStream, scenario: str, p: dict[str, Any]) -> dic
                 scopes[i].cancel()
                 await trio.sleep(p["gap"])
         return {"leaves": leaves, "streams": count, "maxrss_kib": _maxrss_kib()}
+    if scenario == "recancel":
+        # What a cancel costs the next request: over HTTP/1.1 the cancelled
+        # stream's connection is closed, so the next request opens (TCP, TLS)
+        # a new one; over HTTP/2 the stream is reset and the connection reused.
+        await run_one(spec(p["n"]))  # warm: one connection open and idle
+        after_ms: list[float] = []
+        for i in range(p["rounds"]):
+            got_first = trio.Event()
+
+            def on_text(_text: str, got_first: Any = got_first) -> None:
+                got_first.set()
+
+            async with trio.open_nursery() as nursery:
+                scope = trio.CancelScope()
+
+                async def held(scope: Any = scope, on_text: Any = on_text, i: int = i) -> None:
+                    with scope:
+                        await one(spec(10**7, pace=10, id=f"{p['run']}-{i}"), on_text)
+
+                nursery.start_soon(held)
+                await got_first.wait()
+                scope.cancel()
+            t0 = time.perf_counter()
+            await run_one(spec(p["n"]))
+            after_ms.append((time.perf_counter() - t0) * 1000)
+        return {
+            "streams": len(results),
+            "done": sum(1 for _, ok in results if ok),
+            "next_request_ms": _percentile(after_ms, 50),
+            "next_request_p90_ms": _percentile(after_ms, 90),
+            "maxrss_kib": _maxrss_kib(),
+        }
     if scenario == "sustained":
         ladder = Ladder(p)
         model = spec(p["n"], pace=p["pace"], stamp=True)

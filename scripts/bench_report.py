@@ -47,6 +47,8 @@ SCENARIO_TITLES = {
     "import": "import time and first request (fresh process)",
     "cancel": "cancel latency with {streams:,} open streams "
     "(leave the block -> server sees the close)",
+    "recancel": "{rounds} times: cancel a stream after its first delta, then time a new "
+    "{n}-delta request (same client)",
     "sustained": "concurrent {pace:g}-events/s streams one core sustains "
     "with p99 delivery delay <= {limit_ms:g} ms",
 }
@@ -63,6 +65,9 @@ METRICS: tuple[tuple[str, str, str, str, bool], ...] = (
     ("import", "first_event_ms", "first request: client setup to first delta", "ms", True),
     ("cancel", "p50_ms", "cancel latency p50", "ms", True),
     ("cancel", "p99_ms", "cancel latency p99", "ms", True),
+    ("cancel", "maxrss_mib", "peak RSS with the streams open (process)", "MiB", True),
+    ("recancel", "next_request_ms", "next request after a cancel, p50", "ms", True),
+    ("recancel", "next_request_p90_ms", "next request after a cancel, p90", "ms", True),
     ("sustained", "max_streams", "streams sustained", "streams", False),
 )
 
