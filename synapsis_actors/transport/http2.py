@@ -138,10 +138,14 @@ class _Origin:
         self.authority = (host if port == 443 else f"{host}:{port}").encode()
         self.connections: list[_Connection] = []
         self.connecting: trio.Event | None = None
+        self.http11 = False  # the server answered ALPN with HTTP/1.1
         self.freed = trio.Event()  # set when a stream ends somewhere (replaced after)
 
     async def handle(self, request: httpx.Request) -> httpx.Response | None:
+        """The response over HTTP/2, or None when the server speaks HTTP/1.1 only."""
         while True:
+            if self.http11:
+                return None  # (requests that waited for the connect that found out)
             conn = self._pick()
             if conn is not None:
                 try:
@@ -166,6 +170,7 @@ class _Origin:
                 self.connecting = None
                 connecting.set()
             if conn is None:
+                self.http11 = True
                 return None
             self.connections.append(conn)
 

@@ -88,6 +88,47 @@ async def test_a_server_that_only_speaks_http11_is_served_over_http11(
             await transport.aclose()
 
 
+async def test_concurrent_first_requests_to_an_http11_server_find_out_once(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    async with open_embedded_provider(ssl_context=server_ssl, http2=False) as server:
+        transport = _transport(server.anthropic_base_url, client_ssl)
+        versions: list[str] = []
+
+        async def one() -> None:
+            spec = HttpRequest("GET", server.anthropic_base_url + "/v1/models", {"x-api-key": "k"})
+            exchange = await transport.send(transport.prepare(spec))
+            versions.append(exchange.http_version)
+            await _read_all(exchange)
+
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(5):
+                    nursery.start_soon(one)
+            assert versions == ["HTTP/1.1"] * 5
+            # one TLS handshake found out; the others waited for it
+            assert server.total_connections <= 1 + 5
+            assert isinstance(transport.client._transport, http2.Http2Transport)
+            assert transport.client._transport.connections() == []
+        finally:
+            await transport.aclose()
+
+
+async def test_with_the_fast_paths_off_http2_goes_through_httpcore(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNAPSIS_ACTORS_FAST_PATHS", "0")
+    async with H2Server(server_ssl) as server:
+        transport = _transport(server.url, client_ssl)
+        try:
+            assert not isinstance(transport.client._transport, http2.Http2Transport)
+            exchange = await _open(transport, server.url + "/events?n=3")
+            assert exchange.http_version == "HTTP/2"
+            assert await _read_all(exchange) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+        finally:
+            await transport.aclose()
+
+
 async def test_closing_a_stream_early_resets_only_that_stream(
     server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
 ) -> None:
