@@ -467,6 +467,13 @@ class _Connection:
             self.waiting.add(stream)
             try:
                 await event.wait()
+            except BaseException:
+                # Cancelled, perhaps just after being chosen as the next reader:
+                # pass that on, or the streams still waiting would wait forever.
+                self.waiting.discard(stream)
+                if not self.reading:
+                    self._hand_over(stream)
+                raise
             finally:
                 self.waiting.discard(stream)
                 stream.wakeup = None

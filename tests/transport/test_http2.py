@@ -288,3 +288,41 @@ async def test_a_users_client_is_driven_as_given(
         finally:
             await transport.aclose()
         assert not client.is_closed
+
+
+async def test_streams_cancelled_while_waiting_never_stall_the_others(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    # Twenty streams read one connection; every other one is cancelled after
+    # a few reads, whether it was reading the socket for everyone, waiting,
+    # or just chosen to read next. The survivors get every byte.
+    n = 400
+    whole = b"".join(b"data: %d\n\n" % i for i in range(n))
+    async with H2Server(server_ssl) as server:
+        transport = _transport(server.url, client_ssl)
+        got: dict[int, bytes] = {}
+        try:
+
+            async def one(i: int) -> None:
+                exchange = await _open(transport, server.url + f"/events?n={n}")
+                data = b""
+                try:
+                    with trio.CancelScope() as scope:
+                        async for chunk in exchange.body():
+                            data += chunk
+                            if i % 2 and len(data) > 50 * (i + 1):
+                                scope.cancel()
+                            await trio.lowlevel.checkpoint()
+                finally:
+                    await exchange.close(finished=False)
+                if not i % 2:
+                    got[i] = data
+
+            with trio.fail_after(30):
+                async with trio.open_nursery() as nursery:
+                    for i in range(20):
+                        nursery.start_soon(one, i)
+            assert got == {i: whole for i in range(0, 20, 2)}
+            assert server.connections == 1
+        finally:
+            await transport.aclose()
