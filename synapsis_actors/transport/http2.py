@@ -471,7 +471,7 @@ class _Connection:
                 # Cancelled, perhaps just after being chosen as the next reader:
                 # pass that on, or the streams still waiting would wait forever.
                 self.waiting.discard(stream)
-                if not self.reading:
+                if not self.someone_reads():
                     self._hand_over(stream)
                 raise
             finally:
@@ -492,6 +492,10 @@ class _Connection:
     def failure(self) -> _ConnectionFailed | None:
         """Why the connection is unusable, or None."""
         return self.error
+
+    def someone_reads(self) -> bool:
+        """A task is reading the socket for every stream (read afresh after an await)."""
+        return self.reading
 
     def _hand_over(self, leaving: _Stream) -> None:
         # Wake one waiting stream that has nothing yet: it becomes the reader.
