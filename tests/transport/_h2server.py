@@ -8,7 +8,8 @@ What a request gets is said by its path:
 * ``/flood``: 16 KiB DATA frames as fast as the flow-control window allows,
   ``size`` bytes in all (counted in ``sent``);
 * ``/slow-headers``: no response until the client gives up;
-* ``/drop``: one event, then the TCP connection is closed.
+* ``/drop``: one event, then the TCP connection is closed;
+* ``/then-goaway``: one event, the end of the stream, then GOAWAY.
 
 The server records what a test needs to check from outside: connections,
 streams open at once per connection (its high-water mark), RST_STREAM frames
@@ -188,7 +189,7 @@ class H2Server:
         conn.h2.send_headers(
             stream_id, [(b":status", b"200"), (b"content-type", b"text/event-stream")]
         )
-        if path == "/events":
+        if path in ("/events", "/then-goaway"):
             for i in range(int(query.get("n", "3"))):
                 await self._send(conn, stream_id, b"data: %d\n\n" % i)
         elif path == "/hold":
@@ -207,5 +208,7 @@ class H2Server:
             conn.tls.transport_stream.socket.close()
             return
         conn.h2.end_stream(stream_id)
+        if path == "/then-goaway":
+            conn.h2.close_connection(last_stream_id=stream_id)
         await self._flush(conn)
         self.completed.append(stream_id)

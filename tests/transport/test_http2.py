@@ -252,6 +252,21 @@ async def test_a_dropped_connection_fails_the_body_with_the_typed_failure(
             await transport.aclose()
 
 
+async def test_an_idle_connection_the_server_sent_goaway_on_is_not_reused(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    async with H2Server(server_ssl) as server:
+        transport = _transport(server.url, client_ssl)
+        try:
+            first = await _open(transport, server.url + "/then-goaway?n=1")
+            assert await _read_all(first) == b"data: 0\n\n"
+            await trio.sleep(0.05)  # the GOAWAY reaches the idle connection
+            assert await _read_all(await _open(transport, server.url + "/events?n=2"))
+            assert server.connections == 2
+        finally:
+            await transport.aclose()
+
+
 async def test_connect_failures_are_the_typed_failures(client_ssl: ssl.SSLContext) -> None:
     listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
     port = listener.socket.getsockname()[1]
