@@ -117,9 +117,15 @@ def open_client(config: ProviderConfig, *, own_http2: bool = False) -> httpx.Asy
         context = httpx.create_ssl_context(verify=_verify(config.verify))
         fallback = httpx.AsyncHTTPTransport(verify=context, limits=DEFAULT_LIMITS)
         transport = Http2Transport(context, fallback, connect_timeout=config.connect_timeout)
-        # Proxies from the environment still get httpx's own transports (mounts).
+        # Proxies from the environment still get httpx's own transports (mounts),
+        # built from these settings.
         return httpx.AsyncClient(
-            http2=True, transport=transport, timeout=timeout, follow_redirects=False
+            http2=True,
+            verify=context,
+            limits=DEFAULT_LIMITS,
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
         )
     return httpx.AsyncClient(
         http2=config.http2,
