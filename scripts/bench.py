@@ -34,6 +34,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -56,13 +57,31 @@ SHAPES_OF = {
 MODULE_OF = {
     "httpx_trio": "httpx",
     "trio_socket": "trio",
+    "trio_tls_drain": "trio",
     "anthropic_raw": "anthropic",
     "anthropic_stream": "anthropic",
     "openai_raw": "openai",
     "openai_stream": "openai",
     "litellm": "litellm",
 }
-SCENARIOS = ("burst", "concurrent", "sequential", "paced", "import", "cancel", "sustained")
+#: The transports a client speaks (the others: all three).
+TRANSPORTS_OF = {
+    "trio_socket": ("plain", "tls"),
+    "trio_tls_drain": ("tls",),
+    "litellm": ("plain",),
+}
+SCENARIOS = (
+    "burst",
+    "concurrent",
+    "sequential",
+    "paced",
+    "import",
+    "cancel",
+    "recancel",
+    "sustained",
+)
+#: Scenarios only some clients run (the others: every client).
+SCENARIO_CLIENTS = {"recancel": ("synapsis", "httpx_trio")}
 SCENARIO_SHAPES = {
     "burst": ("anthropic", "openai"),
     "concurrent": ("anthropic", "openai"),
@@ -70,6 +89,7 @@ SCENARIO_SHAPES = {
     "paced": ("anthropic",),
     "import": ("any",),  # each client's own first shape
     "cancel": ("anthropic",),
+    "recancel": ("anthropic",),
     "sustained": ("anthropic",),
 }
 FULL: dict[str, dict[str, Any]] = {
@@ -79,6 +99,7 @@ FULL: dict[str, dict[str, Any]] = {
     "paced": {"n": 250, "streams": 20, "pace": 50},
     "import": {"n": 5},
     "cancel": {"streams": 1_000, "gap": 0.002, "timeout": 120},
+    "recancel": {"rounds": 30, "n": 5},
     "sustained": {
         # up to 1,000: our default httpx pool (and the SDKs') holds 1,000 connections
         "steps": [10, 25, 50, 100, 150, 200, 300, 400, 600, 800, 1000],
@@ -96,6 +117,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "paced": {"n": 10, "streams": 5, "pace": 50},
     "import": {"n": 5},
     "cancel": {"streams": 20, "gap": 0.002, "timeout": 30},
+    "recancel": {"rounds": 3, "n": 5},
     "sustained": {"steps": [5], "n": 25, "pace": 50, "warmup": 0.1, "limit_ms": 20},
 }
 #: Peers whose CPU per event is so high that full-size runs would take many
@@ -110,13 +132,44 @@ SCALED_SCENARIOS = ("burst", "concurrent")
 # ====================================================================== running
 
 
-class Server:
-    """The SSE server subprocess, pinned to ``cpu``."""
+#: The protocol each transport must have used (the server counts connections by protocol).
+PROTOCOL = {"plain": "h1", "tls": "h1", "h2": "h2"}
 
-    def __init__(self, cpu: int | None, nice: int) -> None:
+
+class Certs:
+    """A throwaway CA (trustme) and a certificate for 127.0.0.1, as PEM files in ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        self.ca = str(folder / "ca.pem")
+        self.chain = str(folder / "server.pem")
+        self.key = str(folder / "server.key")
+        ca.cert_pem.write_to_path(self.ca)
+        cert.private_key_pem.write_to_path(self.key)
+        for i, blob in enumerate(cert.cert_chain_pems):
+            blob.write_to_path(self.chain, append=i > 0)
+
+
+class Server:
+    """The SSE server subprocess, pinned to ``cpu``, speaking ``transport``."""
+
+    def __init__(
+        self, cpu: int | None, nice: int, transport: str = "plain", certs: Certs | None = None
+    ) -> None:
         cmd = [sys.executable, str(SCRIPTS / "bench_server.py"), "--port", "0"]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
+        self.context = None
+        if transport != "plain":
+            assert certs is not None
+            cmd += ["--transport", transport, "--cert", certs.chain, "--key", certs.key]
+            import ssl
+
+            self.context = ssl.create_default_context(cafile=certs.ca)
+        self.scheme = "http" if transport == "plain" else "https"
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_child_setup(nice)
         )
@@ -128,7 +181,8 @@ class Server:
         self.port = int(line.split()[1])
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as r:
+        url = f"{self.scheme}://127.0.0.1:{self.port}{path}"
+        with urllib.request.urlopen(url, timeout=30, context=self.context) as r:
             body = r.read()
         return json.loads(body) if body[:1] in (b"{", b"[") else body.decode()
 
@@ -170,8 +224,10 @@ def _child_setup(nice: int) -> Any:
     return apply
 
 
-def available(client: str) -> str | None:
-    """None when ``client`` can run here, else why not (the note in the report)."""
+def available(client: str, transport: str = "plain") -> str | None:
+    """None when ``client`` can run here over ``transport``, else why not (the report's note)."""
+    if transport not in TRANSPORTS_OF.get(client, ("plain", "tls", "h2")):
+        return f"runs over {', '.join(TRANSPORTS_OF[client])} only"
     if client == "synapsis":
         probe = "import synapsis_actors as sa; sa.open_runtime, sa.open_stream"
         done = subprocess.run(
@@ -213,6 +269,36 @@ def run_job(job: dict[str, Any], timeout: float, nice: int) -> list[dict[str, An
     return results
 
 
+def check_server_side(
+    results: list[dict[str, Any]],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    transport: str,
+) -> None:
+    """Fail the job's results unless the server saw the protocol asked for; add the server's CPU.
+
+    The server counts the connections that carried a stream, by protocol: a
+    client that fell back to HTTP/1.1 when HTTP/2 was asked (or the reverse)
+    fails the run instead of being measured as something it is not. The
+    server's CPU per event shows it is not the bottleneck.
+    """
+    want = PROTOCOL[transport]
+    got = {p: after[f"{p}_connections"] - before[f"{p}_connections"] for p in ("h1", "h2")}
+    other = "h2" if want == "h1" else "h1"
+    events = after["events"] - before["events"]
+    server_cpu = after["cpu_s"] - before["cpu_s"]
+    for result in results:
+        result["server_connections"] = got
+        if events:
+            result["server_cpu_us_per_event"] = server_cpu / events * 1e6
+        if got[other] or not got[want]:
+            result["ok"] = False
+            result["error"] = (
+                f"asked {transport} ({want}) but the server saw {got['h1']} HTTP/1.1 and "
+                f"{got['h2']} HTTP/2 connections carrying streams"
+            )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
@@ -249,6 +335,8 @@ def plan(
                 continue
             for shape in SCENARIO_SHAPES[scenario]:
                 for client in clients:
+                    if client not in SCENARIO_CLIENTS.get(scenario, (client,)):
+                        continue
                     shapes = SHAPES_OF.get(client, ("anthropic", "openai"))
                     task = (scenario, shapes[0] if shape == "any" else shape)
                     if task[1] not in shapes:
@@ -267,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Benchmarks against peers on a loopback SSE server"
     )
     parser.add_argument("--quick", action="store_true", help="small N, 1 repetition")
+    parser.add_argument(
+        "--transport",
+        default="plain",
+        help="plain (HTTP/1.1), tls (HTTP/1.1 over TLS), h2 (HTTP/2 over TLS), or a comma list",
+    )
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3; quick 1)")
     parser.add_argument(
         "--sustained-reps", type=int, default=3, help="repetitions of the (long) sustained ladder"
@@ -317,62 +410,82 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
         server_cpu = client_cpu = None  # nothing to pin apart
 
-    notes: dict[str, str] = {}
-    runnable = []
-    for client in clients:
-        why = available(client)
-        if why is None:
-            runnable.append(client)
-        else:
-            notes[client] = why
-            print(f"skip {client}: {why}", file=sys.stderr)
+    transports = [t for t in args.transport.split(",") if t]
+    for name in transports:
+        if name not in PROTOCOL:
+            parser.error(f"unknown transport {name!r}; expected some of plain, tls, h2")
+    notes: dict[tuple[str, str], str] = {}
+    for transport in transports:
+        for client in clients:
+            why = available(client, transport)
+            if why is not None:
+                notes[(transport, client)] = why
+                print(f"skip {client} ({transport}): {why}", file=sys.stderr)
 
     started = time.time()
     load_before = os.getloadavg()
-    server = Server(server_cpu, args.nice)
     records: list[dict[str, Any]] = []
-    try:
-        jobs = list(plan(scenarios, runnable, reps, args.sustained_reps, batch=args.quick))
-        for i, (rep, client, tasks) in enumerate(jobs, 1):
-            job_tasks = []
-            for scenario, shape in tasks:
-                p = dict(params[scenario])
-                factor = scale.get(client, 1) if scenario in SCALED_SCENARIOS else 1
-                if factor > 1:
-                    p["n"] = max(1, p["n"] // factor)
-                if scenario == "cancel":
-                    p["run"] = f"r{rep}{client}"
-                job_tasks.append({"scenario": scenario, "shape": shape, "params": p})
-            if any(t["scenario"] == "cancel" for t in job_tasks):
-                server.get("/_reset")
-            job = {"client": client, "port": server.port, "cpu": client_cpu, "tasks": job_tasks}
-            t0 = time.perf_counter()
-            results = run_job(job, timeout, args.nice)
-            closes: dict[str, float] | None = None
-            for task, result in zip(job_tasks, results, strict=True):
-                if task["scenario"] == "cancel" and "leaves" in result:
-                    if closes is None:
-                        time.sleep(0.2)  # let the last closes reach the server's log
-                        closes = server.get("/_closes")
-                    finish_cancel(result, closes or {})
-                if "maxrss_kib" in result:
-                    result["maxrss_mib"] = result["maxrss_kib"] / 1024
-                records.append({"rep": rep, "client": client, **task, "result": result})
-            failed = [
-                f"{t['scenario']}/{t['shape']}: {r.get('error')}"
-                for t, r in zip(job_tasks, results, strict=True)
-                if not r.get("ok")
-            ]
-            what = ", ".join(f"{t['scenario']}/{t['shape']}" for t in job_tasks)
-            print(
-                f"[{i}/{len(jobs)}] rep {rep + 1} {client:<16} {what:<28} "
-                f"{time.perf_counter() - t0:6.1f} s  " + ("; ".join(failed) or "ok"),
-                file=sys.stderr,
-                flush=True,
-            )
-    finally:
-        server_stats = _safe(lambda: server.get("/_stats"))
-        server.close()
+    server_stats: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        certs = Certs(Path(folder)) if set(transports) - {"plain"} else None
+        for transport in transports:
+            runnable = [c for c in clients if (transport, c) not in notes]
+            server = Server(server_cpu, args.nice, transport, certs)
+            try:
+                jobs = list(plan(scenarios, runnable, reps, args.sustained_reps, batch=args.quick))
+                for i, (rep, client, tasks) in enumerate(jobs, 1):
+                    job_tasks = []
+                    for scenario, shape in tasks:
+                        p = dict(params[scenario])
+                        factor = scale.get(client, 1) if scenario in SCALED_SCENARIOS else 1
+                        if factor > 1:
+                            p["n"] = max(1, p["n"] // factor)
+                        if scenario in ("cancel", "recancel"):
+                            p["run"] = f"r{rep}{client}"
+                        job_tasks.append({"scenario": scenario, "shape": shape, "params": p})
+                    if any(t["scenario"] == "cancel" for t in job_tasks):
+                        server.get("/_reset")
+                    job = {
+                        "client": client,
+                        "port": server.port,
+                        "cpu": client_cpu,
+                        "tasks": job_tasks,
+                        "transport": transport,
+                        "ca": certs.ca if certs else None,
+                    }
+                    before = server.get("/_stats")
+                    t0 = time.perf_counter()
+                    results = run_job(job, timeout, args.nice)
+                    closes: dict[str, float] | None = None
+                    for task, result in zip(job_tasks, results, strict=True):
+                        if task["scenario"] == "cancel" and "leaves" in result:
+                            if closes is None:
+                                time.sleep(0.2)  # let the last closes reach the server's log
+                                closes = server.get("/_closes")
+                            finish_cancel(result, closes or {})
+                        if "maxrss_kib" in result:
+                            result["maxrss_mib"] = result["maxrss_kib"] / 1024
+                    check_server_side(results, before, server.get("/_stats"), transport)
+                    for task, result in zip(job_tasks, results, strict=True):
+                        records.append(
+                            {"rep": rep, "client": client, "transport": transport, **task}
+                            | {"result": result}
+                        )
+                    failed = [
+                        f"{t['scenario']}/{t['shape']}: {r.get('error')}"
+                        for t, r in zip(job_tasks, results, strict=True)
+                        if not r.get("ok")
+                    ]
+                    what = ", ".join(f"{t['scenario']}/{t['shape']}" for t in job_tasks)
+                    print(
+                        f"[{transport} {i}/{len(jobs)}] rep {rep + 1} {client:<16} {what:<28} "
+                        f"{time.perf_counter() - t0:6.1f} s  " + ("; ".join(failed) or "ok"),
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            finally:
+                server_stats[transport] = _safe(lambda s=server: s.get("/_stats"))  # type: ignore[misc]
+                server.close()
 
     meta = {
         "quick": args.quick,
@@ -380,8 +493,9 @@ def main(argv: list[str] | None = None) -> int:
         "sustained_reps": args.sustained_reps,
         "params": params,
         "scale": scale,
-        "notes": notes,
-        "clients": runnable,
+        "notes": {f"{t}/{c}": why for (t, c), why in notes.items()},
+        "transports": transports,
+        "clients": [c for c in clients if any((t, c) not in notes for t in transports)],
         "scenarios": scenarios,
         "started": datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "duration_s": time.time() - started,

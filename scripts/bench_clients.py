@@ -109,10 +109,24 @@ class Client:
     loop = "trio"
     shapes: tuple[str, ...] = ("anthropic", "openai")
 
-    def __init__(self, shape: str, port: int) -> None:
+    def __init__(self, shape: str, port: int, transport: str = "plain", ca: str = "") -> None:
         self.shape = shape
         self.port = port
-        self.origin = f"http://{HOST}:{port}"
+        self.transport = transport
+        self.ca = ca
+        self.http2 = transport == "h2"
+        self.origin = f"{'http' if transport == 'plain' else 'https'}://{HOST}:{port}"
+
+    def ssl_context(self, alpn: list[str] | None = None) -> Any:
+        """A context trusting the bench CA (None over plaintext)."""
+        if self.transport == "plain":
+            return None
+        import ssl
+
+        context = ssl.create_default_context(cafile=self.ca)
+        if alpn:
+            context.set_alpn_protocols(alpn)
+        return context
 
     def load(self) -> None:
         raise NotImplementedError
@@ -144,9 +158,14 @@ class Synapsis(Client):
 
         base = self.origin if self.shape == "anthropic" else self.origin + "/v1"
         async with open_runtime() as rt:
-            await rt.providers.register(
-                "bench", ProviderConfig(kind=self.shape, base_url=base, api_key="x")
+            config = ProviderConfig(
+                kind=self.shape,
+                base_url=base,
+                api_key="x",
+                http2=self.http2,
+                **({"verify": self.ca} if self.ca else {}),
             )
+            await rt.providers.register("bench", config)
 
             async def one(model: str, on_text: OnText) -> tuple[int, bool]:
                 request = Request(model=model, messages=[Message.user(PROMPT)], max_tokens=4096)
@@ -202,7 +221,10 @@ class HttpxTrio(Client):
             make_body = _openai_body
             headers = {"content-type": "application/json", "authorization": "Bearer x"}
         async with httpx.AsyncClient(
-            limits=_httpx_limits(), timeout=httpx.Timeout(120.0)
+            limits=_httpx_limits(),
+            timeout=httpx.Timeout(120.0),
+            http2=self.http2,
+            verify=self.ssl_context() or True,
         ) as client:
 
             async def one(model: str, on_text: OnText) -> tuple[int, bool]:
@@ -255,7 +277,7 @@ class TrioSocket(Client):
 
         async def one(model: str, on_text: OnText) -> tuple[int, bool]:
             body = make_body(model)
-            stream = idle.pop() if idle else await trio.open_tcp_stream(HOST, self.port)
+            stream = idle.pop() if idle else await self.connect()
             n = 0
             done = False
             finished = False
@@ -315,8 +337,85 @@ class TrioSocket(Client):
             for stream in idle:
                 await trio.aclose_forcefully(stream)
 
+    async def connect(self) -> Any:
+        """A new connection: TCP, or trio's SSLStream over it (one TLS record per read)."""
+        trio = self.trio
+        if self.transport == "plain":
+            return await trio.open_tcp_stream(HOST, self.port)
+        return await trio.open_ssl_over_tcp_stream(
+            HOST, self.port, ssl_context=self.ssl_context(["http/1.1"]), https_compatible=True
+        )
+
     def versions(self) -> dict[str, str]:
         return {"trio": self.trio.__version__}
+
+
+class TrioTLSDrain(TrioSocket):
+    """The TLS floor: the hand-written client over TLS done by hand, where each read
+    decrypts every TLS record the socket returned (trio's SSLStream returns one
+    record per ``receive_some``)."""
+
+    async def connect(self) -> Any:
+        tcp = await self.trio.open_tcp_stream(HOST, self.port)
+        stream = _DrainingTLS(tcp, self.ssl_context(["http/1.1"]))
+        await stream.handshake()
+        return stream
+
+
+class _DrainingTLS:
+    """TLS over a trio TCP stream with ``ssl.MemoryBIO``: one socket read, every record decoded."""
+
+    def __init__(self, tcp: Any, context: Any) -> None:
+        import ssl
+
+        self.ssl = ssl
+        self.tcp = tcp
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=HOST)
+
+    async def handshake(self) -> None:
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except self.ssl.SSLWantReadError:
+                await self._flush()
+                data = await self.tcp.receive_some(65536)
+                if not data:
+                    raise ConnectionError("server closed during the TLS handshake") from None
+                self.incoming.write(data)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        out = self.outgoing.read()
+        if out:
+            await self.tcp.send_all(out)
+
+    async def send_all(self, data: bytes) -> None:
+        self.tls.write(data)
+        await self._flush()
+
+    async def receive_some(self, _max: int) -> bytes:
+        ssl = self.ssl
+        while True:
+            data = await self.tcp.receive_some(65536)
+            if not data:
+                return b""
+            self.incoming.write(data)
+            parts = []
+            while True:
+                try:
+                    parts.append(self.tls.read(65536))
+                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                    break
+            if self.outgoing.pending:
+                await self._flush()
+            if parts:
+                return b"".join(parts)
+
+    async def aclose(self) -> None:
+        await self.tcp.aclose()
 
 
 class SDKClient(Client):
@@ -337,7 +436,9 @@ class SDKClient(Client):
             base_url=base_url,
             api_key="x",
             max_retries=0,
-            http_client=self.sdk.DefaultAsyncHttpxClient(limits=_httpx_limits()),
+            http_client=self.sdk.DefaultAsyncHttpxClient(
+                limits=_httpx_limits(), http2=self.http2, verify=self.ssl_context() or True
+            ),
         )
 
     def versions(self) -> dict[str, str]:
@@ -514,6 +615,7 @@ CLIENTS: dict[str, type[Client]] = {
     "synapsis": Synapsis,
     "httpx_trio": HttpxTrio,
     "trio_socket": TrioSocket,
+    "trio_tls_drain": TrioTLSDrain,
     "anthropic_raw": AnthropicRaw,
     "anthropic_stream": AnthropicStream,
     "openai_raw": OpenAIRaw,
@@ -700,6 +802,38 @@ async def trio_scenario(one: OneStream, scenario: str, p: dict[str, Any]) -> dic
                 scopes[i].cancel()
                 await trio.sleep(p["gap"])
         return {"leaves": leaves, "streams": count, "maxrss_kib": _maxrss_kib()}
+    if scenario == "recancel":
+        # What a cancel costs the next request: over HTTP/1.1 the cancelled
+        # stream's connection is closed, so the next request opens (TCP, TLS)
+        # a new one; over HTTP/2 the stream is reset and the connection reused.
+        await run_one(spec(p["n"]))  # warm: one connection open and idle
+        after_ms: list[float] = []
+        for i in range(p["rounds"]):
+            got_first = trio.Event()
+
+            def on_text(_text: str, got_first: Any = got_first) -> None:
+                got_first.set()
+
+            async with trio.open_nursery() as nursery:
+                scope = trio.CancelScope()
+
+                async def held(scope: Any = scope, on_text: Any = on_text, i: int = i) -> None:
+                    with scope:
+                        await one(spec(10**7, pace=10, id=f"{p['run']}-{i}"), on_text)
+
+                nursery.start_soon(held)
+                await got_first.wait()
+                scope.cancel()
+            t0 = time.perf_counter()
+            await run_one(spec(p["n"]))
+            after_ms.append((time.perf_counter() - t0) * 1000)
+        return {
+            "streams": len(results),
+            "done": sum(1 for _, ok in results if ok),
+            "next_request_ms": _percentile(after_ms, 50),
+            "next_request_p90_ms": _percentile(after_ms, 90),
+            "maxrss_kib": _maxrss_kib(),
+        }
     if scenario == "sustained":
         ladder = Ladder(p)
         model = spec(p["n"], pace=p["pace"], stamp=True)
@@ -853,11 +987,12 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     """
     kind = CLIENTS[job["client"]]
     t_start = time.perf_counter()
-    kind("anthropic", job["port"]).load()
+    transport, ca = job.get("transport", "plain"), job.get("ca") or ""
+    kind("anthropic", job["port"], transport, ca).load()
     import_s = time.perf_counter() - t_start
     results = []
     for task in job["tasks"]:
-        client = kind(task["shape"], job["port"])
+        client = kind(task["shape"], job["port"], transport, ca)
         client.load()  # already imported: binds the modules
         try:
             result = run_task(client, task["scenario"], task["params"], import_s)

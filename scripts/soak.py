@@ -84,8 +84,7 @@ class Env:
     def pooled_connections(self) -> int:
         total = 0
         for name in self.rt.providers.list():
-            pool = self.rt.providers.entry(name).transport.client._transport._pool  # type: ignore[attr-defined]
-            total += len(pool.connections)
+            total += self.rt.providers.entry(name).transport.open_connections()
         return total
 
 

@@ -23,9 +23,15 @@ def httpcore_stream(response: httpx.Response) -> Any:
         return None
 
 
-def connection_pool(client: httpx.AsyncClient) -> Any:
-    """The httpcore connection pool of ``client``'s default transport, or None."""
+def default_transport(client: httpx.AsyncClient) -> Any:
+    """The transport ``client`` sends through when no mount matches, or None."""
+    return getattr(client, "_transport", None)
+
+
+def pool_size(transport: Any) -> int:
+    """Connections in an ``httpx.AsyncHTTPTransport``'s httpcore pool, idle ones included
+    (0 for a transport without one)."""
     try:
-        return client._transport._pool  # type: ignore[attr-defined]
-    except AttributeError:
-        return None
+        return len(transport._pool.connections)
+    except (AttributeError, TypeError):
+        return 0

@@ -23,6 +23,7 @@ import httpx
 
 from ..model.config import ProviderConfig
 from ..model.secrets import scrub
+from .http2 import Http2Transport
 
 _log = logging.getLogger(__name__)
 
@@ -97,9 +98,13 @@ def _verify(value: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
     return value
 
 
-def open_client(config: ProviderConfig) -> httpx.AsyncClient:
+def open_client(config: ProviderConfig, *, own_http2: bool = False) -> httpx.AsyncClient:
     """A new client for ``config``. The caller owns it and must ``aclose()`` it,
     then call ``release_secret(config.api_key)``.
+
+    ``own_http2`` (with ``config.http2``): HTTP/2 goes through this package's
+    transport (``http2.py``) instead of httpcore's; plain http and HTTP/1.1
+    servers still go through httpx's transport.
 
     ``trust_env`` stays on so ``HTTPS_PROXY``/``NO_PROXY`` and ``SSL_CERT_FILE``
     work as with the vendors' SDKs. Redirects are not followed: a provider
@@ -108,6 +113,20 @@ def open_client(config: ProviderConfig) -> httpx.AsyncClient:
     """
     timeout = httpx.Timeout(connect=config.connect_timeout, read=None, write=None, pool=None)
     protect_secret(config.api_key)
+    if own_http2 and config.http2:
+        context = httpx.create_ssl_context(verify=_verify(config.verify))
+        fallback = httpx.AsyncHTTPTransport(verify=context, limits=DEFAULT_LIMITS)
+        transport = Http2Transport(context, fallback, connect_timeout=config.connect_timeout)
+        # Proxies from the environment still get httpx's own transports (mounts),
+        # built from these settings.
+        return httpx.AsyncClient(
+            http2=True,
+            verify=context,
+            limits=DEFAULT_LIMITS,
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+        )
     return httpx.AsyncClient(
         http2=config.http2,
         verify=_verify(config.verify),

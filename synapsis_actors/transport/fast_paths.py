@@ -1,6 +1,6 @@
 """The one switch for the fast paths, and the library versions they were written for.
 
-Three speed-ups reach into other libraries' private attributes (each in one
+Four speed-ups reach into other libraries' private attributes (each in one
 module named after the library it touches):
 
 * ``_httpx_private.py``: from an ``httpx.Response`` or ``httpx.AsyncClient``
@@ -8,7 +8,9 @@ module named after the library it touches):
 * ``_httpcore_private.py``: httpcore's HTTP/1.1 connection (its h11 state
   and socket) and its HTTP/2 connection (to reset one stream);
 * ``_h11_private.py``: h11's chunked-body reader, to take a body over on a
-  chunk boundary.
+  chunk boundary;
+* ``_trio_private.py``: the TLS state of trio's ``SSLStream``, so one read
+  decodes every TLS record already received.
 
 They serve the library's own client only (a client the user hands in is
 driven through httpx's public API). :func:`enabled` is the switch: it is off
@@ -41,6 +43,7 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "httpcore": ("1.0.5", "1.1"),
     "h11": ("0.14", "0.17"),
     "h2": ("4.1", "5"),
+    "trio": ("0.25", "0.36"),
 }
 
 

@@ -18,7 +18,6 @@ client goes through httpx's public API, so everything it configures applies.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 
 import httpx
 import trio
@@ -27,8 +26,7 @@ from ..errors import ConfigError
 from ..model.config import ProviderConfig
 from ..model.http import HttpRequest
 from . import fast_paths
-from ._httpcore_private import http2_owner, http2_stream, reset_http2_stream
-from ._httpx_private import connection_pool, httpcore_stream
+from ._httpx_private import default_transport, pool_size
 from .chunked import open_chunked_body
 from .client import (
     RequestBuilder,
@@ -45,6 +43,7 @@ from .failures import (
     TransportFailure,
     body_failure,
 )
+from .http2 import Http2Transport
 
 __all__ = [
     "BodyFailed",
@@ -68,11 +67,10 @@ _CLOSE_GRACE = 2.0
 class Outgoing:
     """A request ready to send (built once, sent by every attempt)."""
 
-    __slots__ = ("_request", "_tracker")
+    __slots__ = ("_request",)
 
-    def __init__(self, request: httpx.Request, tracker: _H2Tracker | None) -> None:
+    def __init__(self, request: httpx.Request) -> None:
         self._request = request
-        self._tracker = tracker
 
     @property
     def method(self) -> str:
@@ -91,9 +89,13 @@ class Outgoing:
         return self._request.headers
 
     async def abandon(self) -> None:
-        """Give up on an attempt cut off before its response headers (resets an HTTP/2 stream)."""
-        if self._tracker is not None:
-            await self._tracker.reset()
+        """Give up on an attempt cut off before its response headers.
+
+        Nothing left to do here: on the library's own client, the HTTP/2
+        transport resets the stream of a request cancelled before its headers
+        itself (``http2.py``); httpcore (a user's client, or the fast paths
+        off) only forgets it.
+        """
 
 
 class Exchange:
@@ -150,23 +152,21 @@ class Exchange:
         """Close the response promptly, even from a cancelled scope.
 
         HTTP/1.1: httpcore drops the connection when the body was not fully
-        read, so the server sees the socket close. HTTP/2: httpcore only
-        forgets the stream and keeps the connection for other streams, so the
-        server would go on generating (and billing) the reply; when the body
-        is not ``finished`` the stream is reset (RST_STREAM(CANCEL)) first,
-        on the library's own client with the fast paths on (``fast_paths.py``).
+        read, so the server sees the socket close. HTTP/2 on the library's own
+        client: the stream is reset (RST_STREAM(CANCEL)) unless the server had
+        ended it, and the connection goes on serving the others
+        (``http2.py``). HTTP/2 through httpcore (a user's client, or the fast
+        paths off) only forgets the stream: the server goes on generating.
+        ``finished`` is kept for callers; the transport knows whether the
+        stream ended.
         """
+        del finished
         response = self._response
         if response.is_closed:
             # httpx closed it when the body ended (the usual end of a stream), or
             # it was closed before: the connection is back in the pool or gone.
             return
         with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
-            if not finished and response.http_version == "HTTP/2" and self._fast:
-                pool_stream = httpcore_stream(response)
-                found = None if pool_stream is None else http2_stream(pool_stream)
-                if found is not None:
-                    await reset_http2_stream(*found)
             await response.aclose()
 
 
@@ -177,44 +177,6 @@ async def _converted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             yield chunk
     except httpx.TransportError as exc:
         raise body_failure(exc) from exc
-
-
-class _H2Tracker:
-    """Remembers the HTTP/2 connection and stream id of one request (an httpcore trace hook).
-
-    Needed because a request abandoned before its response headers (a
-    first-event limit on slow headers, a cancel) leaves httpcore with no
-    response to close, and httpcore never resets the stream itself: the
-    server would go on working for nobody.
-    """
-
-    __slots__ = ("_client", "connection", "request", "stream_id")
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-        self.connection: Any = None
-        self.stream_id: int | None = None
-        self.request: Any = None
-
-    async def __call__(self, name: str, info: dict[str, Any]) -> None:
-        if name != "http2.send_request_headers.started":
-            return
-        stream_id = info.get("stream_id")
-        pool = connection_pool(self._client)
-        owner = None if pool is None else http2_owner(pool, stream_id)
-        if owner is not None and isinstance(stream_id, int):
-            self.connection, self.stream_id, self.request = owner, stream_id, info["request"]
-        else:
-            self.connection = self.stream_id = self.request = None
-
-    async def reset(self) -> None:
-        """RST_STREAM the remembered stream (shielded, bounded); forget it."""
-        connection, stream_id, request = self.connection, self.stream_id, self.request
-        self.connection = self.stream_id = self.request = None
-        if connection is None or stream_id is None:
-            return
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
-            await reset_http2_stream(connection, stream_id, request)
 
 
 def check_client(client: object) -> None:
@@ -243,9 +205,9 @@ class HttpTransport:
         if client is not None:
             check_client(client)
         self.owns_client = client is None
-        self.client = open_client(config) if client is None else client
         #: The fast paths run for the library's own client while the switch is on.
         self.fast = self.owns_client and fast_paths.enabled()
+        self.client = open_client(config, own_http2=self.fast) if client is None else client
         self._builder = RequestBuilder(self.client) if self.fast else None
         self._secret = config.api_key
         protect_secret(self._secret)
@@ -259,9 +221,9 @@ class HttpTransport:
     ) -> Outgoing:
         """The request for ``spec``; ``defaults`` are headers sent unless ``spec`` names them.
 
-        ``http2``: the request may go out over HTTP/2 (the config asks for
-        it), so on an https URL its stream id is tracked for a reset.
+        ``http2`` is accepted for callers and unused: the client decides the protocol.
         """
+        del http2
         if self._builder is not None:
             request = self._builder.build(
                 spec.method, spec.url, spec.headers, spec.json, spec.params, defaults=defaults
@@ -276,12 +238,7 @@ class HttpTransport:
                 spec.params,
                 defaults=defaults,
             )
-        tracker = None
-        if http2 and self.fast and request.url.scheme == "https":
-            # Only HTTP/2 needs the stream id (for RST_STREAM), and httpx speaks
-            # HTTP/2 only over TLS; the trace hook costs ~16 awaits per request.
-            tracker = request.extensions["trace"] = _H2Tracker(self.client)
-        return Outgoing(request, tracker)
+        return Outgoing(request)
 
     async def send(self, outgoing: Outgoing) -> Exchange:
         """Send ``outgoing`` and read the response headers.
@@ -316,6 +273,15 @@ class HttpTransport:
         except httpx.TransportError as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
         return response.status_code, response.headers, response.content
+
+    def open_connections(self) -> int:
+        """Connections the client holds open, idle keep-alive ones included (tests, soak runs)."""
+        transport = default_transport(self.client)
+        count = 0
+        if isinstance(transport, Http2Transport):
+            count = len(transport.connections())
+            transport = transport.fallback
+        return count + pool_size(transport)
 
     async def aclose(self) -> None:
         """Close the client if this transport built it (never a user's); shielded."""

@@ -62,8 +62,7 @@ def pooled_connections(rt: sa.Runtime) -> int:
     """Connections the runtime's httpx pools hold (idle keep-alive ones included)."""
     total = 0
     for name in rt.providers.list():
-        pool = rt.providers.entry(name).transport.client._transport._pool  # type: ignore[attr-defined]
-        total += len(pool.connections)
+        total += rt.providers.entry(name).transport.open_connections()
     return total
 
 
