@@ -44,6 +44,7 @@ Stream (``OpenAIDecoder``):
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from ..errors import ConfigError
@@ -78,6 +79,8 @@ from .protocol import StreamDecoder
 from .provider import BaseProvider, auth_headers, base_url, join_path, version_params
 from .sse import DEFAULT_MAX_SIZE
 from .toolnames import decode_tool_name, encode_tool_name
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "FINISH_REASONS",
@@ -305,7 +308,22 @@ def _reasoning(request: Request, profile: Profile, body: dict[str, Any]) -> None
         body["reasoning_effort"] = effort
     elif request.thinking_budget is not None and profile.reasoning_request == "reasoning_effort":
         body["reasoning_effort"] = _effort(request.thinking_budget)
-    # Other kinds take no budget: their models reason (or not) by themselves.
+    elif request.thinking_budget is not None and kind not in _UNSENT_BUDGET_WARNED:
+        # These kinds take no budget (their models reason, or not, by
+        # themselves). Refusing would break loops that set one budget for
+        # every provider; dropping it unsaid would hide it: say so, once.
+        _UNSENT_BUDGET_WARNED.add(kind)
+        _log.warning(
+            "thinking_budget is not sent to kind %r: it has no thinking budget field%s",
+            kind,
+            f"; use reasoning_effort ({', '.join(sorted(profile.reasoning_efforts))})"
+            if profile.reasoning_efforts
+            else "",
+        )
+
+
+#: The kinds already warned that ``thinking_budget`` is not sent to them.
+_UNSENT_BUDGET_WARNED: set[str] = set()
 
 
 def _response_format(schema: JsonSchema, profile: Profile) -> dict[str, Any]:

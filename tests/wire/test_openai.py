@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -714,6 +715,24 @@ def test_profiles_shape_the_request() -> None:
     assert "reasoning_effort" not in groq
     assert format_request(req, PROFILES["openrouter"])["reasoning"] == {"max_tokens": 1000}
     assert "stream_options" not in format_request(req, PROFILES["mistral"])
+
+
+def test_a_budget_a_kind_cannot_send_is_said_once_in_the_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synapsis_actors.wire import openai as wire
+
+    monkeypatch.setattr(wire, "_UNSENT_BUDGET_WARNED", set())
+    req = Request(model="m", messages=[Message.user("hi")], thinking_budget=1000)
+    with caplog.at_level(logging.WARNING, logger="synapsis_actors.wire.openai"):
+        for _ in range(3):
+            assert "reasoning_effort" not in format_request(req, PROFILES["groq"])
+        format_request(req, PROFILES["openai"])  # sent (as reasoning_effort): nothing to say
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "thinking_budget is not sent to kind 'groq': it has no thinking budget field; "
+        "use reasoning_effort (high, low, medium, none)"
+    )
 
 
 @pytest.mark.parametrize(
