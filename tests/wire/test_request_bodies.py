@@ -47,22 +47,28 @@ WEATHER = sa.Tool(
 MCP = sa.Tool("github.create_issue", "MCP tool", {"type": "object", "properties": {}})
 ODD = sa.Tool("Suche nach Wörtern / v2", "non-ASCII, spaces, a slash")
 SIGNATURE = "EqQBCkYIBxgCKkBzQ+/==\n exact bytes \u00e9"
+#: Gemini's thought signatures are base64 (google-genai types them as bytes).
+GEMINI_SIGNATURE = "CiQBcsjafE+/9Tk0aW5n/w=="
 
 
 def _config(kind: str) -> sa.ProviderConfig:
     extra: dict[str, Any] = {}
     if kind == "azure":
         extra = {"base_url": "https://x.openai.azure.com/openai/deployments/d", "api_version": "v"}
+    if kind == "vertex":
+        extra = {
+            "base_url": "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/l"
+        }
     return sa.ProviderConfig(kind=kind, api_key=SECRET, **extra)
 
 
-def _loop() -> list[sa.Message]:
+def _loop(signature: str = SIGNATURE) -> list[sa.Message]:
     """Two rounds of tools: several calls, an error, an image and a document in results."""
     return [
         sa.Message.user("Weather in Paris and Rome? Also file an issue."),
         sa.Message.assistant(
             [
-                sa.ThinkingPart("Two cities, one issue.", SIGNATURE),
+                sa.ThinkingPart("Two cities, one issue.", signature),
                 sa.TextPart("Checking."),
                 sa.ToolUsePart("call_1", "get_weather", {"city": "Paris"}),
                 sa.ToolUsePart("call_2", "get_weather", {"city": "Rome"}),
@@ -154,11 +160,11 @@ def test_documents_by_url_go_to_anthropic_and_are_refused_by_chat_completions() 
     assert info.value.field == "url"
 
 
-def _reasoning_only() -> list[sa.Message]:
+def _reasoning_only(signature: str = SIGNATURE) -> list[sa.Message]:
     """A reply cut off while reasoning, sent back (signed, as Anthropic gives it)."""
     reply = sa.AssistantMessage(
         thinking="Let me think",
-        blocks=(sa.ThinkingPart("Let me think", SIGNATURE),),
+        blocks=(sa.ThinkingPart("Let me think", signature),),
         stop_reason="max_tokens",
     )
     return [
@@ -168,21 +174,21 @@ def _reasoning_only() -> list[sa.Message]:
     ]
 
 
-CONVERSATIONS: dict[str, Callable[[], list[sa.Message]]] = {
-    "one_turn": lambda: [sa.Message.user("Hi")],
-    "dict_text_part": lambda: [sa.Message.user([{"type": "text", "text": "Hi"}])],
+#: name -> the conversation, given the thought signature the kind's vendor writes.
+CONVERSATIONS: dict[str, Callable[[str], list[sa.Message]]] = {
+    "one_turn": lambda _: [sa.Message.user("Hi")],
+    "dict_text_part": lambda _: [sa.Message.user([{"type": "text", "text": "Hi"}])],
     "tool_loop": _loop,
-    "server_blocks": _with_server_blocks,
-    "media": _media,
+    "server_blocks": lambda _: _with_server_blocks(),
+    "media": lambda _: _media(),
     "reasoning_only": _reasoning_only,
 }
 
-#: The kinds this matrix validates against the anthropic and openai SDK types
-#: (the gemini wire's bodies are validated against google-genai's types in
-#: tests/wire/test_gemini.py).
-MATRIX_KINDS = tuple(k for k in KINDS if PROFILES[k].wire != "gemini")
+#: Every kind: bodies validated against the anthropic, openai and google-genai SDK types.
+MATRIX_KINDS = KINDS
 ALL = frozenset(MATRIX_KINDS)
 OPENAI_WIRE = frozenset(k for k in KINDS if PROFILES[k].wire == "openai")
+GEMINI_WIRE = frozenset(k for k in KINDS if PROFILES[k].wire == "gemini")
 
 
 def _kinds(predicate: Callable[[str], bool]) -> frozenset[str]:
@@ -201,7 +207,11 @@ OPTIONS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
         {"tools": (sa.Tool("t", cache_ttl="5m"),)},
         frozenset({"anthropic"}),
     ),
-    "tool_choice_any_serial": ({"tool_choice": "any", "parallel_tool_calls": False}, ALL),
+    # Gemini has no setting to forbid parallel calls (True is its default).
+    "tool_choice_any_serial": (
+        {"tool_choice": "any", "parallel_tool_calls": False},
+        ALL - GEMINI_WIRE,
+    ),
     "tool_choice_named": ({"tool_choice": "github.create_issue"}, ALL),
     "tool_choice_none": ({"tool_choice": "none"}, ALL),
     "tool_choice_auto_parallel": ({"tool_choice": "auto", "parallel_tool_calls": True}, ALL),
@@ -235,7 +245,7 @@ OPTIONS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
         )
         for level in ("none", "low", "medium", "xhigh", "max")
     },
-    "adaptive_thinking": ({"adaptive_thinking": True}, frozenset({"anthropic"})),
+    "adaptive_thinking": ({"adaptive_thinking": True}, frozenset({"anthropic"}) | GEMINI_WIRE),
     "user_id": (
         {"user_id": "user-7f3a"},
         _kinds(lambda k: k == "anthropic" or PROFILES[k].user_field),
@@ -246,15 +256,17 @@ OPTIONS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
 }
 
 #: Conversations a kind refuses whatever the options (the field the refusal names).
-REFUSED_CONVERSATIONS: dict[tuple[str, str], str] = {}
+#: The Gemini API has no field for a document's title (Vertex AI has).
+REFUSED_CONVERSATIONS: dict[tuple[str, str], str] = {("gemini", "media"): "title"}
 
 
-def _request(conversation: str, option: str) -> sa.Request:
+def _request(conversation: str, option: str, kind: str) -> sa.Request:
     kwargs = dict(OPTIONS[option][0])
     kwargs.setdefault("tools", (WEATHER, MCP, ODD))
     if option == "tools_cached":
         kwargs["tools"] = (WEATHER, MCP, sa.Tool("t", cache_ttl="5m"))
-    return sa.Request(model="m", messages=CONVERSATIONS[conversation](), **kwargs)
+    signature = GEMINI_SIGNATURE if kind in GEMINI_WIRE else SIGNATURE
+    return sa.Request(model="m", messages=CONVERSATIONS[conversation](signature), **kwargs)
 
 
 def _cases() -> list[tuple[str, str, str]]:
@@ -283,6 +295,8 @@ def _check_rules(kind: str, request: sa.Request, body: dict[str, Any]) -> None:
             if isinstance(p, sa.ThinkingPart) and p.signature and not p.redacted
         ]
         assert signatures == sent  # byte-identical, in order
+    elif wire == "gemini":
+        _check_gemini_rules(request, body)
     else:
         roles = [m["role"] for m in body["messages"]]
         assert "system" not in roles[1:]
@@ -298,9 +312,25 @@ def _check_rules(kind: str, request: sa.Request, body: dict[str, Any]) -> None:
             )
 
 
+def _check_gemini_rules(request: sa.Request, body: dict[str, Any]) -> None:
+    """systemInstruction apart, the signatures back byte-identical and in order."""
+    assert ("systemInstruction" in body) == bool(request.system)
+    assert all(c["role"] in ("user", "model") for c in body["contents"])
+    sent = [p.get("thoughtSignature") for c in body["contents"] for p in c["parts"]]
+    signed = [
+        p.signature
+        for m in request.messages
+        for p in m.content
+        if isinstance(p, sa.TextPart | sa.ToolUsePart | sa.ThinkingPart)
+        and not (isinstance(p, sa.ThinkingPart) and p.redacted)
+        and p.signature
+    ]
+    assert [s for s in sent if s is not None] == signed
+
+
 @pytest.mark.parametrize(("kind", "conversation", "option"), _cases())
 def test_body_is_what_the_vendor_accepts(kind: str, conversation: str, option: str) -> None:
-    request = _request(conversation, option)
+    request = _request(conversation, option, kind)
     config = _config(kind)
     provider = get_provider(config)
     supported = kind in OPTIONS[option][1]
