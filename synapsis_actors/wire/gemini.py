@@ -5,8 +5,17 @@ Request (``format_request``): ``contents`` with roles ``user`` / ``model``,
 ``parametersJsonSchema``, full JSON Schema), ``toolConfig.
 functionCallingConfig`` from ``tool_choice``, ``generationConfig``
 (``maxOutputTokens``, ``temperature``, ``topP``, ``stopSequences``,
-``thinkingConfig`` with ``thinkingBudget`` and ``includeThoughts``). Images
-are ``inlineData`` (base64) or ``fileData`` (a URL). Tool results become
+``thinkingConfig`` with ``thinkingBudget`` -- ``-1``, dynamic, for
+``adaptive_thinking`` -- or ``thinkingLevel`` from ``reasoning_effort``, and
+``includeThoughts``; ``responseMimeType`` + ``responseJsonSchema`` from
+``output_schema``), ``labels`` from ``metadata``. Images and documents are
+``inlineData`` (base64) or ``fileData`` (a URL); an image's ``detail`` is
+the part's ``mediaResolution``, a document's ``title`` its ``displayName``
+(Vertex only). What Gemini has no field for is refused with ``ConfigError``
+naming it: ``user_id``, ``cache_key``, ``cache_ttl`` (Gemini caches
+implicitly or through ``cachedContent`` resources, not breakpoints),
+``parallel_tool_calls=False``, a signature that is not base64 (another
+vendor's). Tool results become
 ``functionResponse`` parts (``{"output": ...}``, or ``{"error": ...}`` when
 ``is_error``) matched to their call: by id where Gemini gave the call one,
 else to the unanswered calls of the latest assistant turn in order; the

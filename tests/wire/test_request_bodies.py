@@ -27,6 +27,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
@@ -35,6 +36,7 @@ from synapsis_actors import ConfigError, get_provider
 from synapsis_actors.embedded import validate
 from synapsis_actors.model.config import KINDS
 from synapsis_actors.wire.profiles import PROFILES
+from synapsis_actors.wire.toolnames import encode_tool_name
 
 from .sdk_types import validate_body
 
@@ -392,6 +394,139 @@ def test_image_detail_is_refused_where_no_field_carries_it() -> None:
     assert info.value.field == "messages[0].detail"
 
 
+@pytest.mark.parametrize("kind", sorted(GEMINI_WIRE))
+def test_gemini_documents_image_detail_and_structured_output(kind: str) -> None:
+    request = sa.Request(
+        model="m",
+        messages=[
+            sa.Message.user(
+                [
+                    sa.TextPart("Read these."),
+                    sa.DocumentPart(data=PDF),
+                    sa.DocumentPart(url="gs://b/r.pdf"),
+                    sa.ImagePart("image/png", data=PNG, detail="high"),
+                    sa.ImagePart(url="https://e.x/a.png", detail="low"),
+                    sa.ImagePart(url="https://e.x/b.png", detail="auto"),
+                ]
+            )
+        ],
+        output_schema=sa.JsonSchema({"type": "object"}),
+        reasoning_effort="low",
+        metadata={"team": "search", "run": "42"},
+    )
+    body = get_provider(_config(kind)).format_request(request)
+    validate_body(kind, "gemini", body)
+    assert body["contents"][0]["parts"][1:] == [
+        {"inlineData": {"mimeType": "application/pdf", "data": PDF}},
+        {"fileData": {"mimeType": "application/pdf", "fileUri": "gs://b/r.pdf"}},
+        {
+            "inlineData": {"mimeType": "image/png", "data": PNG},
+            "mediaResolution": {"level": "MEDIA_RESOLUTION_HIGH"},
+        },
+        {
+            "fileData": {"mimeType": "image/png", "fileUri": "https://e.x/a.png"},
+            "mediaResolution": {"level": "MEDIA_RESOLUTION_LOW"},
+        },
+        {"fileData": {"mimeType": "image/png", "fileUri": "https://e.x/b.png"}},
+    ]
+    assert body["generationConfig"] == {
+        "thinkingConfig": {"thinkingLevel": "LOW", "includeThoughts": True},
+        "responseMimeType": "application/json",
+        "responseJsonSchema": {"type": "object"},
+    }
+    assert body["labels"] == {"team": "search", "run": "42"}
+
+
+def test_gemini_tool_choice_modes_and_adaptive_thinking() -> None:
+    provider = get_provider(_config("gemini"))
+
+    def body(**kwargs: Any) -> dict[str, Any]:
+        request = sa.Request(model="m", messages=[sa.Message.user("q")], tools=(WEATHER, MCP))
+        return provider.format_request(attrs.evolve(request, **kwargs))
+
+    modes = {
+        choice: body(tool_choice=choice)["toolConfig"]["functionCallingConfig"]
+        for choice in ("auto", "any", "required", "none", MCP.name)
+    }
+    assert modes == {
+        "auto": {"mode": "AUTO"},
+        "any": {"mode": "ANY"},
+        "required": {"mode": "ANY"},
+        "none": {"mode": "NONE"},
+        MCP.name: {"mode": "ANY", "allowedFunctionNames": [encode_tool_name(MCP.name)]},
+    }
+    # parallel calls are Gemini's default: True asks for nothing more
+    assert "toolConfig" not in body(parallel_tool_calls=True)
+    thinking = body(adaptive_thinking=True)["generationConfig"]["thinkingConfig"]
+    assert thinking == {"thinkingBudget": -1, "includeThoughts": True}  # dynamic thinking
+
+
+def test_a_document_title_goes_to_vertex_and_is_refused_by_the_gemini_api() -> None:
+    request = sa.Request(
+        model="m", messages=[sa.Message.user([sa.DocumentPart(data=PDF, title="r.pdf")])]
+    )
+    body = get_provider(_config("vertex")).format_request(request)
+    validate_body("vertex", "gemini", body)
+    assert body["contents"][0]["parts"][0]["inlineData"]["displayName"] == "r.pdf"
+    with pytest.raises(ConfigError) as info:
+        get_provider(_config("gemini")).format_request(request)
+    assert info.value.field == "messages[0].title"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"parallel_tool_calls": False}, "parallel_tool_calls"),
+        ({"user_id": "u-1"}, "user_id"),
+        ({"cache_key": "tenant"}, "cache_key"),
+        ({"metadata": {"Run": "42"}}, "metadata"),
+        ({"reasoning_effort": "none"}, "reasoning_effort"),
+        ({"reasoning_effort": "high", "thinking_budget": 1024}, "reasoning_effort"),
+        ({"system": (sa.TextPart("p", cache_ttl="5m"),)}, "text.cache_ttl"),
+        ({"tools": (sa.Tool("t", cache_ttl="1h"),)}, "tools.cache_ttl"),
+        (
+            {"messages": [sa.Message.user([sa.ImagePart(data=PNG, cache_ttl="5m")])]},
+            "messages[0].image.cache_ttl",
+        ),
+        (
+            {
+                "messages": [
+                    sa.Message.user("q"),
+                    sa.Message.assistant([sa.ThinkingPart("t", SIGNATURE)]),
+                ]
+            },
+            "messages[1].signature",
+        ),
+        (
+            {
+                "messages": [
+                    sa.Message.user("q"),
+                    sa.Message.assistant([sa.ThinkingPart("t", redacted=True)]),
+                ]
+            },
+            "messages[1]",
+        ),
+        ({"messages": [sa.Message.user([sa.ToolUsePart("x", "t")])]}, "messages[0]"),
+    ],
+)
+def test_gemini_refuses_what_it_cannot_carry_naming_the_field(
+    kwargs: dict[str, Any], field: str
+) -> None:
+    kwargs.setdefault("messages", [sa.Message.user("q")])
+    for kind in sorted(GEMINI_WIRE):
+        with pytest.raises(ConfigError) as info:
+            get_provider(_config(kind)).format_request(sa.Request(model="m", **kwargs))
+        assert info.value.field == field, info.value
+
+
+def test_gemini_per_request_headers_follow_the_config_headers() -> None:
+    config = _config("gemini")
+    request = sa.Request(model="m", messages=[sa.Message.user("q")], headers={"x-trace": "t-1"})
+    http = get_provider(config).build_request(config, request)
+    assert http.headers["x-trace"] == "t-1"
+    assert http.headers["x-goog-api-key"] == SECRET
+
+
 # ------------------------------------------------------------ the listed bugs, one by one
 
 
@@ -598,13 +733,19 @@ async def _local(kind: str) -> AsyncIterator[tuple[sa.EmbeddedProvider, sa.Runti
     async with sa.open_embedded_provider(expected_key=SECRET) as local, sa.open_runtime() as rt:
         wire = PROFILES[kind].wire
         base = local.anthropic_base_url if wire == "anthropic" else local.openai_base_url
+        if wire == "gemini":
+            base = local.base_url
+            if kind == "vertex":
+                base += "/v1/projects/p/locations/us-central1"
         await rt.providers.register(
             "p", sa.ProviderConfig(kind=kind, base_url=base, api_key=SECRET)
         )
         yield local, rt
 
 
-@pytest.mark.parametrize("kind", ["anthropic", "openai", "deepseek", "groq", "openrouter"])
+@pytest.mark.parametrize(
+    "kind", ["anthropic", "openai", "deepseek", "groq", "openrouter", "gemini", "vertex"]
+)
 async def test_round_trip_through_the_embedded_provider(kind: str) -> None:
     """Stream a reply with thinking and two tool calls, send it back, twice, all valid."""
     wire = PROFILES[kind].wire
@@ -644,6 +785,14 @@ async def test_round_trip_through_the_embedded_provider(kind: str) -> None:
         if wire == "anthropic":
             thinking = second["messages"][1]["content"][0]
             assert thinking["signature"] == reply.blocks[0].signature  # type: ignore[union-attr]
+        elif wire == "gemini":
+            model_turn, answers = second["contents"][1]["parts"], second["contents"][2]["parts"]
+            signatures = [p["thoughtSignature"] for p in model_turn if "thoughtSignature" in p]
+            kept = [getattr(b, "signature", None) for b in reply.blocks]
+            assert signatures == [s for s in kept if s is not None] != []  # byte-identical
+            calls = [p["functionCall"]["name"] for p in model_turn if "functionCall" in p]
+            named = [p["functionResponse"]["name"] for p in answers if "functionResponse" in p]
+            assert named == calls == [encode_tool_name(WEATHER.name), encode_tool_name(MCP.name)]
         elif PROFILES[kind].reasoning_echo:
             assert second["messages"][1]["reasoning_content"] == "Two lookups."
 
