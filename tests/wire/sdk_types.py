@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from typing import Any
 
 import pydantic
@@ -97,8 +98,15 @@ def validate_gemini(body: dict[str, Any]) -> None:
     """Each field of a Gemini body through google-genai's own (extra-forbidding) types.
 
     The SDK has no type for the REST body as a whole: its fields are checked
-    one by one, and no other field is allowed.
+    one by one, and no other field is allowed. The SDK's enums take an
+    unknown value with a warning ("... is not a valid ..."): made an error.
     """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".* is not a valid ", category=UserWarning)
+        _validate_gemini(body)
+
+
+def _validate_gemini(body: dict[str, Any]) -> None:
     from google.genai import types
 
     allowed = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "labels"}
