@@ -268,7 +268,8 @@ class EmbeddedApp:
         if not isinstance(body.get("contents"), list):
             await responder.json(400, gemini.error_body(400, "contents is required."))
             return
-        problem = gemini.signature_problem(body)
+        refused = validate.problem("gemini", body)
+        problem = refused.message if refused is not None else gemini.signature_problem(body)
         if problem is not None:
             await responder.json(400, gemini.error_body(400, problem))
             return

@@ -18,6 +18,12 @@ way it would against the real service. Checked here, on the wire JSON:
   with content or tool calls (chat completions), thinking sent back with
   its signature (Anthropic), blocks in a role that can hold them.
 
+Gemini (answered in Google's shape, ``INVALID_ARGUMENT``): roles ``user`` /
+``model`` only, no content without parts, a ``functionCall`` only in a
+``model`` turn, and the ``functionResponse`` parts of the next ``user`` turn
+answering that turn's calls one for one, in order (the name, and the id
+where the call had one). Thought signatures are checked in ``gemini.py``.
+
 Tests use ``problem`` directly to check bodies the same way.
 """
 
@@ -50,6 +56,8 @@ def problem(flavor: Flavor, body: Mapping[str, Any]) -> Problem | None:
     """The first rule ``body`` breaks, or None."""
     if flavor == "anthropic":
         return _anthropic(body)
+    if flavor == "gemini":
+        return _gemini(body)
     return _openai(body)
 
 
@@ -268,4 +276,51 @@ def _openai(body: Mapping[str, Any]) -> Problem | None:
             f"response messages: {', '.join(pending)}",
             "messages",
         )
+    return None
+
+
+# ------------------------------------------------------------------ Gemini
+
+
+def _gemini_key(part: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = part.get(key)
+    return value if isinstance(value, Mapping) else None
+
+
+def _gemini(body: Mapping[str, Any]) -> Problem | None:
+    calls: list[Mapping[str, Any]] = []  # the function calls of the model turn just before
+    contents = body.get("contents")
+    for n, content in enumerate(contents if isinstance(contents, list) else []):
+        where = f"GenerateContentRequest.contents[{n}]"
+        if not isinstance(content, Mapping):
+            return Problem(f"Invalid value at 'contents[{n}]': expected an object.")
+        role = content.get("role")
+        if role not in ("user", "model"):
+            return Problem(f"Please use a valid role: user, model. Got {role!r} at {where}.")
+        parts = content.get("parts")
+        if not isinstance(parts, list) or not parts:
+            return Problem(f"* {where}.parts: contents.parts must not be empty.")
+        parts = [p for p in parts if isinstance(p, Mapping)]
+        made = [c for p in parts if (c := _gemini_key(p, "functionCall")) is not None]
+        answers = [r for p in parts if (r := _gemini_key(p, "functionResponse")) is not None]
+        if role == "user" and made:
+            return Problem(f"* {where}: a functionCall part belongs in a model turn.")
+        if role == "model" and answers:
+            return Problem(f"* {where}: a functionResponse part belongs in a user turn.")
+        if role == "user" and (answers or calls):
+            if len(answers) != len(calls):
+                return Problem(
+                    "Please ensure that the number of function response parts is equal to "
+                    "the number of function call parts of the function call turn. "
+                    f"({where}: {len(answers)} responses to {len(calls)} calls)"
+                )
+            for k, (call, answer) in enumerate(zip(calls, answers, strict=True)):
+                same_id = "id" not in call or answer.get("id") == call["id"]
+                if answer.get("name") != call.get("name") or not same_id:
+                    return Problem(
+                        f"* {where}: functionResponse {k} ({answer.get('name')!r}, id "
+                        f"{answer.get('id')!r}) does not answer functionCall {k} "
+                        f"({call.get('name')!r}, id {call.get('id')!r})."
+                    )
+        calls = made if role == "model" else []
     return None

@@ -49,7 +49,7 @@ class ImagePart:
     """An image, either inline (base64 ``data`` + ``media_type``) or by ``url``.
 
     ``detail`` asks a vision model to look closely or not (OpenAI-compatible
-    wires; refused where no field carries it).
+    wires, Gemini's ``mediaResolution``; refused where no field carries it).
     """
 
     media_type: str = "image/png"
@@ -72,7 +72,7 @@ class DocumentPart:
     """A document (a PDF), either inline (base64 ``data``) or by ``url``.
 
     ``title`` names it to the model where the wire has a field for it (the
-    file name on OpenAI-compatible wires).
+    file name on OpenAI-compatible wires, ``displayName`` on Vertex AI).
     """
 
     media_type: str = "application/pdf"

@@ -5,8 +5,17 @@ Request (``format_request``): ``contents`` with roles ``user`` / ``model``,
 ``parametersJsonSchema``, full JSON Schema), ``toolConfig.
 functionCallingConfig`` from ``tool_choice``, ``generationConfig``
 (``maxOutputTokens``, ``temperature``, ``topP``, ``stopSequences``,
-``thinkingConfig`` with ``thinkingBudget`` and ``includeThoughts``). Images
-are ``inlineData`` (base64) or ``fileData`` (a URL). Tool results become
+``thinkingConfig`` with ``thinkingBudget`` -- ``-1``, dynamic, for
+``adaptive_thinking`` -- or ``thinkingLevel`` from ``reasoning_effort``, and
+``includeThoughts``; ``responseMimeType`` + ``responseJsonSchema`` from
+``output_schema``), ``labels`` from ``metadata``. Images and documents are
+``inlineData`` (base64) or ``fileData`` (a URL); an image's ``detail`` is
+the part's ``mediaResolution``, a document's ``title`` its ``displayName``
+(Vertex only). What Gemini has no field for is refused with ``ConfigError``
+naming it: ``user_id``, ``cache_key``, ``cache_ttl`` (Gemini caches
+implicitly or through ``cachedContent`` resources, not breakpoints),
+``parallel_tool_calls=False``, a signature that is not base64 (another
+vendor's). Tool results become
 ``functionResponse`` parts (``{"output": ...}``, or ``{"error": ...}`` when
 ``is_error``) matched to their call: by id where Gemini gave the call one,
 else to the unanswered calls of the latest assistant turn in order; the
@@ -87,6 +96,7 @@ from ..model.events import (
 )
 from ..model.http import HttpRequest
 from ..model.parts import (
+    DocumentPart,
     ImagePart,
     RawBlockPart,
     TextPart,
@@ -95,7 +105,7 @@ from ..model.parts import (
     ToolUsePart,
 )
 from ..model.reply import StopReason, Usage
-from ..model.request import Message, Request, Tool
+from ..model.request import Message, Request, Tool, check_sendable
 from . import errors as errormap
 from .decoder import JsonEventDecoder
 from .openai import decode_tool_name, encode_tool_name
@@ -123,16 +133,63 @@ def _wire_id(call_id: str) -> str | None:
 # ---------------------------------------------------------------- request side
 
 
+#: A thought signature as Gemini writes it: base64 (the API's type is bytes).
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}==|[A-Za-z0-9+/_-]{3}=)?")
+
+
 def _signed(part: dict[str, Any], signature: str | None) -> dict[str, Any]:
     if signature is not None:
+        if not _BASE64.fullmatch(signature):
+            # Another vendor's signature (Anthropic's thinking): Gemini answers 400.
+            raise _refuse("signature", "takes base64 thought signatures only (its own)")
         part["thoughtSignature"] = signature
     return part
 
 
-def _image(part: ImagePart) -> dict[str, Any]:
+def _refuse(field: str, what: str) -> ConfigError:
+    return ConfigError(field, f"the Gemini API {what}")
+
+
+def _uncached(part: Any, field: str) -> None:
+    if part.cache_ttl is not None:
+        raise _refuse(
+            f"{field}.cache_ttl",
+            "caches implicitly or through cachedContent resources: it has no breakpoints",
+        )
+
+
+#: ``ImagePart.detail`` -> the per-part ``mediaResolution`` level ("auto": the
+#: model's default, so nothing is sent).
+_MEDIA_RESOLUTION = {"low": "MEDIA_RESOLUTION_LOW", "high": "MEDIA_RESOLUTION_HIGH"}
+
+
+def _media(part: ImagePart | DocumentPart, display_name: str | None = None) -> dict[str, Any]:
     if part.url is not None:
-        return {"fileData": {"mimeType": part.media_type, "fileUri": part.url}}
-    return {"inlineData": {"mimeType": part.media_type, "data": part.data or ""}}
+        source: dict[str, Any] = {"mimeType": part.media_type, "fileUri": part.url}
+        key = "fileData"
+    else:
+        source = {"mimeType": part.media_type, "data": part.data or ""}
+        key = "inlineData"
+    if display_name is not None:
+        source["displayName"] = display_name
+    return {key: source}
+
+
+def _image(part: ImagePart) -> dict[str, Any]:
+    _uncached(part, "image")
+    wire = _media(part)
+    level = _MEDIA_RESOLUTION.get(part.detail) if part.detail is not None else None
+    if level is not None:
+        wire["mediaResolution"] = {"level": level}
+    return wire
+
+
+def _document(part: DocumentPart, vertex: bool) -> dict[str, Any]:
+    _uncached(part, "document")
+    if part.title is not None and not vertex:
+        # Vertex takes a displayName on inline and file data; the Gemini API does not.
+        raise _refuse("title", "has no field for a document's title (Vertex AI has)")
+    return _media(part, part.title)
 
 
 def _function_call(part: ToolUsePart) -> dict[str, Any]:
@@ -153,7 +210,14 @@ def _thought(part: ThinkingPart) -> dict[str, Any] | None:
 #: turn, as Gemini sent them, and tools. Tool results need their call, so
 #: ``_contents`` writes them.
 converter = cattrs.Converter()
-converter.register_unstructure_hook(TextPart, lambda p: _signed({"text": p.text}, p.signature))
+
+
+def _text(part: TextPart) -> dict[str, Any]:
+    _uncached(part, "text")
+    return _signed({"text": part.text}, part.signature)
+
+
+converter.register_unstructure_hook(TextPart, _text)
 converter.register_unstructure_hook(ImagePart, _image)
 converter.register_unstructure_hook(ToolUsePart, _function_call)
 converter.register_unstructure_hook(ThinkingPart, _thought)
@@ -162,14 +226,18 @@ converter.register_unstructure_hook(
 )
 # A tool result in an assistant turn has no Gemini form.
 converter.register_unstructure_hook(ToolResultPart, lambda p: None)
-converter.register_unstructure_hook(
-    Tool,
-    lambda t: {
-        "name": encode_tool_name(t.name),
-        "description": t.description,
-        "parametersJsonSchema": t.input_schema,
-    },
-)
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    _uncached(tool, "tools")
+    return {
+        "name": encode_tool_name(tool.name),
+        "description": tool.description,
+        "parametersJsonSchema": tool.input_schema,
+    }
+
+
+converter.register_unstructure_hook(Tool, _tool)
 
 
 class _Call:
@@ -183,61 +251,87 @@ class _Call:
         self.answered = False
 
 
-def _function_response(result: ToolResultPart, call: _Call) -> list[dict[str, Any]]:
-    """The ``functionResponse`` part; images in the result follow as ``inlineData`` parts."""
+def _function_response(result: ToolResultPart, call: _Call, vertex: bool) -> list[dict[str, Any]]:
+    """The ``functionResponse`` part; images and documents in the result follow it."""
+    _uncached(result, "tool_result")
+    media: list[dict[str, Any]] = []
     if isinstance(result.content, str):
-        text, images = result.content, []
+        text = result.content
     else:
-        text = "".join(p.text for p in result.content if isinstance(p, TextPart))
-        images = [p for p in result.content if isinstance(p, ImagePart)]
+        text = "".join(_text(p)["text"] for p in result.content if isinstance(p, TextPart))
+        for item in result.content:
+            if isinstance(item, ImagePart):
+                media.append(_image(item))
+            elif isinstance(item, DocumentPart):
+                media.append(_document(item, vertex))
     response: dict[str, Any] = {"name": encode_tool_name(call.name)}
     wire_id = _wire_id(call.id)
     if wire_id is not None:
         response["id"] = wire_id
     response["response"] = {"error" if result.is_error else "output": text}
-    return [{"functionResponse": response}, *(_image(p) for p in images)]
+    return [{"functionResponse": response}, *media]
 
 
-def _contents(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+def _contents(messages: tuple[Message, ...], vertex: bool) -> list[dict[str, Any]]:
     by_id: dict[str, _Call] = {}
     latest: list[_Call] = []  # the calls of the latest assistant turn, in order
     contents: list[dict[str, Any]] = []
-    for message in messages:
-        parts: list[dict[str, Any]] = []
-        if message.role == "assistant":
-            calls = [_Call(p.id, p.name) for p in message.content if isinstance(p, ToolUsePart)]
-            if calls:
-                latest = calls
-                by_id.update((c.id, c) for c in calls if c.id)
-            for part in message.content:
-                wire = converter.unstructure(part)
-                if wire is not None:
-                    parts.append(wire)
-            contents.append({"role": "model", "parts": parts})
-            continue
-        for part in message.content:
-            if isinstance(part, ToolResultPart):
-                call = by_id.get(part.tool_use_id) if part.tool_use_id else None
-                if call is None:
-                    # No such id (Gemini 2.x calls had none): the next unanswered call.
-                    call = next((c for c in latest if not c.answered), None)
-                if call is None:
-                    raise ConfigError(
-                        "messages",
-                        f"tool result {part.tool_use_id!r} answers no function call of an "
-                        "earlier assistant turn (Gemini needs the call's name)",
-                    )
-                call.answered = True
-                parts.extend(_function_response(part, call))
-            elif isinstance(part, TextPart):
-                parts.append({"text": part.text})
-            elif isinstance(part, ImagePart):
-                parts.append(_image(part))
-            elif isinstance(part, RawBlockPart) and part.wire == "gemini":
-                parts.append(dict(part.data))
-            # Tool calls and thinking in a user turn have no Gemini form.
-        contents.append({"role": "user", "parts": parts})
+    for index, message in enumerate(messages):
+        try:
+            if message.role == "assistant":
+                calls = [_Call(p.id, p.name) for p in message.content if isinstance(p, ToolUsePart)]
+                if calls:
+                    latest = calls
+                    by_id.update((c.id, c) for c in calls if c.id)
+                parts = [w for w in map(converter.unstructure, message.content) if w is not None]
+                role = "model"
+            else:
+                parts = _user_parts(message, by_id, latest, vertex)
+                role = "user"
+        except ConfigError as exc:
+            if exc.field.startswith("messages"):
+                raise
+            raise ConfigError(
+                f"messages[{index}].{exc.field}", str(exc).split(": ", 1)[1]
+            ) from None
+        if not parts:
+            raise _refuse(
+                f"messages[{index}]",
+                "refuses a content with no parts: this turn holds nothing it takes "
+                "(redacted reasoning or another vendor's blocks only)",
+            )
+        contents.append({"role": role, "parts": parts})
     return contents
+
+
+def _user_parts(
+    message: Message, by_id: dict[str, _Call], latest: list[_Call], vertex: bool
+) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for part in message.content:
+        if isinstance(part, ToolResultPart):
+            call = by_id.get(part.tool_use_id) if part.tool_use_id else None
+            if call is None:
+                # No such id (Gemini 2.x calls had none): the next unanswered call.
+                call = next((c for c in latest if not c.answered), None)
+            if call is None:
+                raise ConfigError(
+                    "messages",
+                    f"tool result {part.tool_use_id!r} answers no function call of an "
+                    "earlier assistant turn (Gemini needs the call's name)",
+                )
+            call.answered = True
+            parts.extend(_function_response(part, call, vertex))
+        elif isinstance(part, TextPart):
+            parts.append({"text": _text(part)["text"]})
+        elif isinstance(part, ImagePart):
+            parts.append(_image(part))
+        elif isinstance(part, DocumentPart):
+            parts.append(_document(part, vertex))
+        elif isinstance(part, RawBlockPart) and part.wire == "gemini":
+            parts.append(dict(part.data))
+        # check_sendable refused tool calls and thinking in a user turn.
+    return parts
 
 
 def _tool_config(choice: str) -> dict[str, Any]:
@@ -250,11 +344,65 @@ def _tool_config(choice: str) -> dict[str, Any]:
     }
 
 
-def format_request(request: Request) -> dict[str, Any]:
-    """The ``streamGenerateContent`` body for ``request`` (the model goes in the URL)."""
-    body: dict[str, Any] = {"contents": _contents(request.messages)}
-    if request.system:
-        body["systemInstruction"] = {"parts": [{"text": request.system}]}
+#: Label keys and values as Google's APIs take them (a bad one is a 400).
+_LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
+
+
+def _labels(metadata: Mapping[str, str]) -> dict[str, str]:
+    bad = [
+        k
+        for k, v in metadata.items()
+        if not _LABEL_KEY.fullmatch(k) or not _LABEL_VALUE.fullmatch(v)
+    ]
+    if bad or len(metadata) > 64:
+        raise _refuse(
+            "metadata",
+            "takes metadata as labels: at most 64, keys ^[a-z][a-z0-9_-]{0,62}$, values "
+            f"^[a-z0-9_-]{{0,63}}$; not so: {bad}",
+        )
+    return dict(metadata)
+
+
+def _thinking(request: Request, profile: Profile) -> dict[str, Any] | None:
+    effort = request.reasoning_effort
+    if effort is not None:
+        if effort not in profile.reasoning_efforts:
+            takes = sorted(profile.reasoning_efforts)
+            raise _refuse("reasoning_effort", f"takes thinkingLevel {takes}, not {effort!r}")
+        if request.thinking_budget is not None:
+            # Gemini answers 400 to a thinkingLevel with a thinkingBudget.
+            raise _refuse("reasoning_effort", "takes a thinkingLevel or a thinkingBudget, not both")
+        return {"thinkingLevel": effort.upper(), "includeThoughts": True}
+    if request.thinking_budget is not None:
+        return {"thinkingBudget": request.thinking_budget, "includeThoughts": True}
+    if request.adaptive_thinking:
+        return {"thinkingBudget": -1, "includeThoughts": True}  # dynamic thinking
+    return None
+
+
+def format_request(request: Request, profile: Profile | None = None) -> dict[str, Any]:
+    """The ``streamGenerateContent`` body for ``request`` (the model goes in the URL).
+
+    ``profile`` is the kind's (the Gemini API's by default): Vertex AI also
+    takes a document's title.
+    """
+    profile = profile or PROFILES["gemini"]
+    check_sendable(request)
+    if request.parallel_tool_calls is False:
+        raise _refuse("parallel_tool_calls", "has no setting to forbid parallel function calls")
+    if request.user_id is not None:
+        raise _refuse("user_id", "has no end-user id field (metadata goes to labels)")
+    if request.cache_key is not None:
+        raise _refuse(
+            "cache_key", "caches implicitly or through cachedContent resources: it takes no key"
+        )
+    body: dict[str, Any] = {"contents": _contents(request.messages, profile.kind == "vertex")}
+    system = request.system
+    if isinstance(system, tuple):
+        body["systemInstruction"] = {"parts": [{"text": _text(p)["text"]} for p in system]}
+    elif system:
+        body["systemInstruction"] = {"parts": [{"text": system}]}
     if request.tools:
         declarations = [converter.unstructure(t) for t in request.tools]
         body["tools"] = [{"functionDeclarations": declarations}]
@@ -269,13 +417,17 @@ def format_request(request: Request) -> dict[str, Any]:
         config["topP"] = request.top_p
     if request.stop:
         config["stopSequences"] = list(request.stop)
-    if request.thinking_budget is not None:
-        config["thinkingConfig"] = {
-            "thinkingBudget": request.thinking_budget,
-            "includeThoughts": True,
-        }
+    thinking = _thinking(request, profile)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
+    if request.output_schema is not None:
+        # Always enforced; the schema's name and description have no field here.
+        config["responseMimeType"] = "application/json"
+        config["responseJsonSchema"] = request.output_schema.schema
     if config:
         body["generationConfig"] = config
+    if request.metadata:
+        body["labels"] = _labels(request.metadata)
     body.update(request.extra)
     return body
 
@@ -723,7 +875,7 @@ class GeminiProvider(BaseProvider):
         super().__init__(profile or PROFILES["gemini"])
 
     def format_request(self, request: Request) -> dict[str, Any]:
-        return format_request(request)
+        return format_request(request, self.profile)
 
     def _model_path(self, config: ProviderConfig, model: str) -> str:
         base = base_url(config, self.profile)
@@ -741,9 +893,11 @@ class GeminiProvider(BaseProvider):
             "content-type": "application/json",
             **auth_headers(config, self.profile),
             **config.headers,
+            **request.headers,
         }
         url = self._model_path(config, request.model) + ":streamGenerateContent"
-        return HttpRequest("POST", url, headers, format_request(request), {"alt": "sse"})
+        body = format_request(request, self.profile)
+        return HttpRequest("POST", url, headers, body, {"alt": "sse"})
 
     def decoder(self, provider: str | None = None, *, ref: Any = None) -> StreamDecoder:
         return GeminiDecoder(provider or self.profile.kind, ref=ref)

@@ -3,7 +3,7 @@
 A ``Profile`` says where a vendor lives (default base URL), how it wants the
 key (header style), which request knobs it takes, and where its stream puts
 usage, reasoning and errors. The wire-format code (``anthropic.py``,
-``openai.py``) reads these fields; no vendor gets its own class. Adding a
+``openai.py``, ``gemini.py``) reads these fields; no vendor gets its own class. Adding a
 vendor is adding one ``Profile`` here (see docs/providers.md).
 
 ``get_provider(config)`` returns the shared, stateless provider for
@@ -30,6 +30,10 @@ ReasoningRequest = Literal["anthropic", "reasoning_effort", "openrouter", "none"
 #: Usage in the chunk's ``usage``, else in Groq's ``x_groq.usage``: read on every
 #: OpenAI-compatible kind, since a gateway may forward Groq's chunks under any kind.
 DEFAULT_USAGE_PATHS: tuple[tuple[str, ...], ...] = (("usage",), ("x_groq", "usage"))
+
+
+#: Gemini 3's ``thinkingConfig.thinkingLevel`` values (google-genai's ThinkingLevel).
+_GEMINI_LEVELS = frozenset({"minimal", "low", "medium", "high", "xhigh"})
 
 
 @attrs.frozen
@@ -67,7 +71,7 @@ class Profile:
     cache_key_field: str | None = None
     #: The body field for ``Request.user_id`` (None: refused).
     user_field: str | None = "user"
-    #: Whether ``Request.metadata`` has a field (OpenAI's ``metadata``).
+    #: Whether ``Request.metadata`` has a field (OpenAI's ``metadata``, Gemini's ``labels``).
     metadata: bool = False
     #: Whether ``response_format: {"type": "json_schema"}`` is accepted.
     json_schema: bool = True
@@ -199,6 +203,9 @@ PROFILES: dict[str, Profile] = {
             "gemini",
             "https://generativelanguage.googleapis.com",
             auth="goog-api-key",
+            reasoning_efforts=_GEMINI_LEVELS,
+            user_field=None,
+            metadata=True,
             quirks="Gemini API streamGenerateContent?alt=sse; key in x-goog-api-key; "
             "whole function calls, several per chunk, ids only on Gemini 3; thought "
             "signatures to send back; cumulative usage on every chunk; STOP after calls.",
@@ -207,6 +214,9 @@ PROFILES: dict[str, Profile] = {
             "vertex",
             "gemini",
             None,
+            reasoning_efforts=_GEMINI_LEVELS,
+            user_field=None,
+            metadata=True,
             quirks="Vertex AI, the Gemini format: base_url is the project location; "
             "bearer access token; usage only in the last chunk; streamed partialArgs.",
         ),

@@ -11,6 +11,7 @@ the key kept out of URLs, logs and errors; the model list; and the official
 from __future__ import annotations
 
 import base64
+import copy
 import logging
 import os
 import subprocess
@@ -386,6 +387,94 @@ async def test_a_body_without_contents_is_a_400(http1: Served) -> None:
         response = await client.post("/v1beta/models/m:streamGenerateContent", json={"model": "m"})
     assert response.status_code == 400
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def _turn(role: str, *parts: dict[str, Any]) -> dict[str, Any]:
+    return {"role": role, "parts": list(parts)}
+
+
+_ASK = _turn("user", {"text": "Weather in Lima and Quito?"})
+_CALLS = _turn(
+    "model",
+    {"functionCall": {"name": "get_weather", "args": {"city": "Lima"}}},
+    {"functionCall": {"name": "get_time", "args": {}}},
+)
+
+
+def _answer(name: str, **extra: Any) -> dict[str, Any]:
+    return {"functionResponse": {"name": name, "response": {"output": "ok"}, **extra}}
+
+
+@pytest.mark.parametrize(
+    ("contents", "says"),
+    [
+        pytest.param([_turn("assistant", {"text": "hi"})], "valid role", id="wrong-role"),
+        pytest.param([_turn("system", {"text": "hi"})], "valid role", id="system-role"),
+        pytest.param([_ASK, _turn("model")], "must not be empty", id="empty-parts"),
+        pytest.param(
+            [_ASK, _CALLS, _turn("user", _answer("get_weather"))],
+            "number of function response parts",
+            id="a-call-unanswered",
+        ),
+        pytest.param(
+            [_ASK, _turn("user", _answer("get_weather"))],
+            "number of function response parts",
+            id="response-without-call",
+        ),
+        pytest.param(
+            [_ASK, _CALLS, _turn("user", _answer("get_time"), _answer("get_weather"))],
+            "does not answer functionCall 0",
+            id="responses-out-of-order",
+        ),
+        pytest.param(
+            [
+                _ASK,
+                _turn("model", {"functionCall": {"id": "c1", "name": "get_time", "args": {}}}),
+                _turn("user", _answer("get_time", id="c2")),
+            ],
+            "does not answer functionCall 0",
+            id="response-id-mismatch",
+        ),
+        pytest.param(
+            [_turn("user", {"functionCall": {"name": "get_time", "args": {}}})],
+            "belongs in a model turn",
+            id="call-in-user-turn",
+        ),
+        pytest.param(
+            [_ASK, _turn("model", _answer("get_time"))],
+            "belongs in a user turn",
+            id="response-in-model-turn",
+        ),
+    ],
+)
+async def test_the_rules_gemini_answers_400_for(
+    http1: Served, contents: list[dict[str, Any]], says: str
+) -> None:
+    """Each rule a google-genai type cannot state, answered in Google's error shape."""
+    async with httpx.AsyncClient(base_url=http1.server.base_url) as client:
+        response = await client.post(
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent", json={"contents": contents}
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "status"}
+    assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
+    assert says in error["message"]
+
+
+async def test_calls_answered_in_order_pass_the_rules(http1: Served) -> None:
+    http1.server.enqueue(Reply(text="Sunny, noon."))
+    answers = _turn("user", _answer("get_weather"), _answer("get_time"), {"text": "so?"})
+    calls = copy.deepcopy(_CALLS)
+    calls["parts"][0]["thoughtSignature"] = call_signature("get_weather", {"city": "Lima"})
+    async with httpx.AsyncClient(base_url=http1.server.base_url) as client:
+        response = await client.post(
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+            params={"alt": "sse"},
+            json={"contents": [_ASK, calls, answers]},
+        )
+    assert response.status_code == 200
+    assert "Sunny," in response.text  # streamed word by word
 
 
 _DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"

@@ -2,7 +2,8 @@
 
 ``anthropic.types.message_create_params.MessageCreateParamsStreaming`` and
 ``openai.types.chat.completion_create_params.CompletionCreateParamsStreaming``
-are TypedDicts; pydantic's ``TypeAdapter`` validates a body against them.
+are TypedDicts; pydantic's ``TypeAdapter`` validates a body against them
+(Gemini bodies: ``validate_gemini``, field by field against google-genai).
 Made strict three ways:
 
 * ``extra="forbid"``, set on a ``list[...]`` wrapper (pydantic refuses a
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from typing import Any
 
 import pydantic
@@ -92,8 +94,44 @@ def strip_extensions(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def validate_gemini(body: dict[str, Any]) -> None:
+    """Each field of a Gemini body through google-genai's own (extra-forbidding) types.
+
+    The SDK has no type for the REST body as a whole: its fields are checked
+    one by one, and no other field is allowed. The SDK's enums take an
+    unknown value with a warning ("... is not a valid ..."): made an error.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".* is not a valid ", category=UserWarning)
+        _validate_gemini(body)
+
+
+def _validate_gemini(body: dict[str, Any]) -> None:
+    from google.genai import types
+
+    allowed = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "labels"}
+    assert set(body) <= allowed, sorted(set(body) - allowed)
+    for content in body["contents"]:
+        types.Content.model_validate(content)
+        assert content["parts"], "Gemini rejects a content without parts"
+    if "systemInstruction" in body:
+        types.Content.model_validate(body["systemInstruction"])
+    for tool in body.get("tools", []):
+        types.Tool.model_validate(tool)
+    if "toolConfig" in body:
+        types.ToolConfig.model_validate(body["toolConfig"])
+    if "generationConfig" in body:
+        types.GenerationConfig.model_validate(body["generationConfig"])
+    if "labels" in body:
+        labels = types.GenerateContentConfig.model_validate({"labels": body["labels"]}).labels
+        assert labels == body["labels"]
+
+
 def validate_body(kind: str, wire: str, body: dict[str, Any]) -> None:
     """Raise ``AssertionError`` / ``pydantic.ValidationError`` unless ``body`` is exactly typed."""
+    if wire == "gemini":
+        validate_gemini(body)
+        return
     sent = strip_extensions(kind, body)
     validated = _plain(_adapter(wire).validate_python([sent])[0])
     assert validated == sent, f"the SDK type changed the body:\n{validated}\n!=\n{sent}"

@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 import pytest
-from google.genai import types
 
 from synapsis_actors.errors import (
     BadRequest,
@@ -47,6 +46,7 @@ from synapsis_actors.model.request import Message, Request, Tool
 from synapsis_actors.wire import get_provider
 from synapsis_actors.wire.gemini import GeminiDecoder, format_request, retry_delay
 
+from .sdk_types import validate_gemini
 from .streams import Outcome, gemini_sse, run, split_at
 
 KEY = "AIza-secret-key-DO-NOT-LEAK-0123456789"
@@ -491,23 +491,6 @@ def test_candidates_other_than_the_first_are_raw_only() -> None:
 # ---------------------------------------------------------------- the request
 
 
-def sdk_validate(body: dict[str, Any]) -> None:
-    """Each field of the body through the SDK's own (extra-forbidding) types."""
-    allowed = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
-    assert set(body) <= allowed
-    for content in body["contents"]:
-        types.Content.model_validate(content)
-        assert content["parts"], "Gemini rejects a content without parts"
-    if "systemInstruction" in body:
-        types.Content.model_validate(body["systemInstruction"])
-    for tool in body.get("tools", []):
-        types.Tool.model_validate(tool)
-    if "toolConfig" in body:
-        types.ToolConfig.model_validate(body["toolConfig"])
-    if "generationConfig" in body:
-        types.GenerationConfig.model_validate(body["generationConfig"])
-
-
 WEATHER = Tool(
     "get_weather",
     "Weather of a city",
@@ -556,7 +539,7 @@ def test_a_full_request_is_valid_for_the_sdk() -> None:
         thinking_budget=1024,
     )
     body = format_request(request)
-    sdk_validate(body)
+    validate_gemini(body)
     assert "model" not in body
     assert "stream" not in body
     assert body["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
@@ -623,7 +606,7 @@ def test_tool_choice(choice: str, config: dict[str, Any]) -> None:
     body = format_request(
         Request(model="m", messages=[Message.user("hi")], tools=[WEATHER], tool_choice=choice)
     )
-    sdk_validate(body)
+    validate_gemini(body)
     assert body["toolConfig"] == {"functionCallingConfig": config}
 
 
@@ -639,7 +622,7 @@ def test_results_match_calls_by_gemini_id_in_any_order() -> None:
         [*Message.tool_result("id-b", "4").content, *Message.tool_result("id-a", "2").content],
     )
     body = format_request(Request(model="m", messages=[Message.user("go"), calls, results]))
-    sdk_validate(body)
+    validate_gemini(body)
     assert body["contents"][2]["parts"] == [
         {"functionResponse": {"name": "mul", "id": "id-b", "response": {"output": "4"}}},
         {"functionResponse": {"name": "add", "id": "id-a", "response": {"output": "2"}}},

@@ -27,6 +27,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
@@ -35,6 +36,7 @@ from synapsis_actors import ConfigError, get_provider
 from synapsis_actors.embedded import validate
 from synapsis_actors.model.config import KINDS
 from synapsis_actors.wire.profiles import PROFILES
+from synapsis_actors.wire.toolnames import encode_tool_name
 
 from .sdk_types import validate_body
 
@@ -47,22 +49,28 @@ WEATHER = sa.Tool(
 MCP = sa.Tool("github.create_issue", "MCP tool", {"type": "object", "properties": {}})
 ODD = sa.Tool("Suche nach Wörtern / v2", "non-ASCII, spaces, a slash")
 SIGNATURE = "EqQBCkYIBxgCKkBzQ+/==\n exact bytes \u00e9"
+#: Gemini's thought signatures are base64 (google-genai types them as bytes).
+GEMINI_SIGNATURE = "CiQBcsjafE+/9Tk0aW5n/w=="
 
 
 def _config(kind: str) -> sa.ProviderConfig:
     extra: dict[str, Any] = {}
     if kind == "azure":
         extra = {"base_url": "https://x.openai.azure.com/openai/deployments/d", "api_version": "v"}
+    if kind == "vertex":
+        extra = {
+            "base_url": "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/l"
+        }
     return sa.ProviderConfig(kind=kind, api_key=SECRET, **extra)
 
 
-def _loop() -> list[sa.Message]:
+def _loop(signature: str = SIGNATURE) -> list[sa.Message]:
     """Two rounds of tools: several calls, an error, an image and a document in results."""
     return [
         sa.Message.user("Weather in Paris and Rome? Also file an issue."),
         sa.Message.assistant(
             [
-                sa.ThinkingPart("Two cities, one issue.", SIGNATURE),
+                sa.ThinkingPart("Two cities, one issue.", signature),
                 sa.TextPart("Checking."),
                 sa.ToolUsePart("call_1", "get_weather", {"city": "Paris"}),
                 sa.ToolUsePart("call_2", "get_weather", {"city": "Rome"}),
@@ -154,11 +162,11 @@ def test_documents_by_url_go_to_anthropic_and_are_refused_by_chat_completions() 
     assert info.value.field == "url"
 
 
-def _reasoning_only() -> list[sa.Message]:
+def _reasoning_only(signature: str = SIGNATURE) -> list[sa.Message]:
     """A reply cut off while reasoning, sent back (signed, as Anthropic gives it)."""
     reply = sa.AssistantMessage(
         thinking="Let me think",
-        blocks=(sa.ThinkingPart("Let me think", SIGNATURE),),
+        blocks=(sa.ThinkingPart("Let me think", signature),),
         stop_reason="max_tokens",
     )
     return [
@@ -168,21 +176,21 @@ def _reasoning_only() -> list[sa.Message]:
     ]
 
 
-CONVERSATIONS: dict[str, Callable[[], list[sa.Message]]] = {
-    "one_turn": lambda: [sa.Message.user("Hi")],
-    "dict_text_part": lambda: [sa.Message.user([{"type": "text", "text": "Hi"}])],
+#: name -> the conversation, given the thought signature the kind's vendor writes.
+CONVERSATIONS: dict[str, Callable[[str], list[sa.Message]]] = {
+    "one_turn": lambda _: [sa.Message.user("Hi")],
+    "dict_text_part": lambda _: [sa.Message.user([{"type": "text", "text": "Hi"}])],
     "tool_loop": _loop,
-    "server_blocks": _with_server_blocks,
-    "media": _media,
+    "server_blocks": lambda _: _with_server_blocks(),
+    "media": lambda _: _media(),
     "reasoning_only": _reasoning_only,
 }
 
-#: The kinds this matrix validates against the anthropic and openai SDK types
-#: (the gemini wire's bodies are validated against google-genai's types in
-#: tests/wire/test_gemini.py).
-MATRIX_KINDS = tuple(k for k in KINDS if PROFILES[k].wire != "gemini")
+#: Every kind: bodies validated against the anthropic, openai and google-genai SDK types.
+MATRIX_KINDS = KINDS
 ALL = frozenset(MATRIX_KINDS)
 OPENAI_WIRE = frozenset(k for k in KINDS if PROFILES[k].wire == "openai")
+GEMINI_WIRE = frozenset(k for k in KINDS if PROFILES[k].wire == "gemini")
 
 
 def _kinds(predicate: Callable[[str], bool]) -> frozenset[str]:
@@ -201,7 +209,11 @@ OPTIONS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
         {"tools": (sa.Tool("t", cache_ttl="5m"),)},
         frozenset({"anthropic"}),
     ),
-    "tool_choice_any_serial": ({"tool_choice": "any", "parallel_tool_calls": False}, ALL),
+    # Gemini has no setting to forbid parallel calls (True is its default).
+    "tool_choice_any_serial": (
+        {"tool_choice": "any", "parallel_tool_calls": False},
+        ALL - GEMINI_WIRE,
+    ),
     "tool_choice_named": ({"tool_choice": "github.create_issue"}, ALL),
     "tool_choice_none": ({"tool_choice": "none"}, ALL),
     "tool_choice_auto_parallel": ({"tool_choice": "auto", "parallel_tool_calls": True}, ALL),
@@ -235,7 +247,7 @@ OPTIONS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
         )
         for level in ("none", "low", "medium", "xhigh", "max")
     },
-    "adaptive_thinking": ({"adaptive_thinking": True}, frozenset({"anthropic"})),
+    "adaptive_thinking": ({"adaptive_thinking": True}, frozenset({"anthropic"}) | GEMINI_WIRE),
     "user_id": (
         {"user_id": "user-7f3a"},
         _kinds(lambda k: k == "anthropic" or PROFILES[k].user_field),
@@ -246,15 +258,17 @@ OPTIONS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
 }
 
 #: Conversations a kind refuses whatever the options (the field the refusal names).
-REFUSED_CONVERSATIONS: dict[tuple[str, str], str] = {}
+#: The Gemini API has no field for a document's title (Vertex AI has).
+REFUSED_CONVERSATIONS: dict[tuple[str, str], str] = {("gemini", "media"): "title"}
 
 
-def _request(conversation: str, option: str) -> sa.Request:
+def _request(conversation: str, option: str, kind: str) -> sa.Request:
     kwargs = dict(OPTIONS[option][0])
     kwargs.setdefault("tools", (WEATHER, MCP, ODD))
     if option == "tools_cached":
         kwargs["tools"] = (WEATHER, MCP, sa.Tool("t", cache_ttl="5m"))
-    return sa.Request(model="m", messages=CONVERSATIONS[conversation](), **kwargs)
+    signature = GEMINI_SIGNATURE if kind in GEMINI_WIRE else SIGNATURE
+    return sa.Request(model="m", messages=CONVERSATIONS[conversation](signature), **kwargs)
 
 
 def _cases() -> list[tuple[str, str, str]]:
@@ -283,6 +297,8 @@ def _check_rules(kind: str, request: sa.Request, body: dict[str, Any]) -> None:
             if isinstance(p, sa.ThinkingPart) and p.signature and not p.redacted
         ]
         assert signatures == sent  # byte-identical, in order
+    elif wire == "gemini":
+        _check_gemini_rules(request, body)
     else:
         roles = [m["role"] for m in body["messages"]]
         assert "system" not in roles[1:]
@@ -298,9 +314,25 @@ def _check_rules(kind: str, request: sa.Request, body: dict[str, Any]) -> None:
             )
 
 
+def _check_gemini_rules(request: sa.Request, body: dict[str, Any]) -> None:
+    """systemInstruction apart, the signatures back byte-identical and in order."""
+    assert ("systemInstruction" in body) == bool(request.system)
+    assert all(c["role"] in ("user", "model") for c in body["contents"])
+    sent = [p.get("thoughtSignature") for c in body["contents"] for p in c["parts"]]
+    signed = [
+        p.signature
+        for m in request.messages
+        for p in m.content
+        if isinstance(p, sa.TextPart | sa.ToolUsePart | sa.ThinkingPart)
+        and not (isinstance(p, sa.ThinkingPart) and p.redacted)
+        and p.signature
+    ]
+    assert [s for s in sent if s is not None] == signed
+
+
 @pytest.mark.parametrize(("kind", "conversation", "option"), _cases())
 def test_body_is_what_the_vendor_accepts(kind: str, conversation: str, option: str) -> None:
-    request = _request(conversation, option)
+    request = _request(conversation, option, kind)
     config = _config(kind)
     provider = get_provider(config)
     supported = kind in OPTIONS[option][1]
@@ -360,6 +392,139 @@ def test_image_detail_is_refused_where_no_field_carries_it() -> None:
     with pytest.raises(ConfigError) as info:
         get_provider(_config("anthropic")).format_request(request)
     assert info.value.field == "messages[0].detail"
+
+
+@pytest.mark.parametrize("kind", sorted(GEMINI_WIRE))
+def test_gemini_documents_image_detail_and_structured_output(kind: str) -> None:
+    request = sa.Request(
+        model="m",
+        messages=[
+            sa.Message.user(
+                [
+                    sa.TextPart("Read these."),
+                    sa.DocumentPart(data=PDF),
+                    sa.DocumentPart(url="gs://b/r.pdf"),
+                    sa.ImagePart("image/png", data=PNG, detail="high"),
+                    sa.ImagePart(url="https://e.x/a.png", detail="low"),
+                    sa.ImagePart(url="https://e.x/b.png", detail="auto"),
+                ]
+            )
+        ],
+        output_schema=sa.JsonSchema({"type": "object"}),
+        reasoning_effort="low",
+        metadata={"team": "search", "run": "42"},
+    )
+    body = get_provider(_config(kind)).format_request(request)
+    validate_body(kind, "gemini", body)
+    assert body["contents"][0]["parts"][1:] == [
+        {"inlineData": {"mimeType": "application/pdf", "data": PDF}},
+        {"fileData": {"mimeType": "application/pdf", "fileUri": "gs://b/r.pdf"}},
+        {
+            "inlineData": {"mimeType": "image/png", "data": PNG},
+            "mediaResolution": {"level": "MEDIA_RESOLUTION_HIGH"},
+        },
+        {
+            "fileData": {"mimeType": "image/png", "fileUri": "https://e.x/a.png"},
+            "mediaResolution": {"level": "MEDIA_RESOLUTION_LOW"},
+        },
+        {"fileData": {"mimeType": "image/png", "fileUri": "https://e.x/b.png"}},
+    ]
+    assert body["generationConfig"] == {
+        "thinkingConfig": {"thinkingLevel": "LOW", "includeThoughts": True},
+        "responseMimeType": "application/json",
+        "responseJsonSchema": {"type": "object"},
+    }
+    assert body["labels"] == {"team": "search", "run": "42"}
+
+
+def test_gemini_tool_choice_modes_and_adaptive_thinking() -> None:
+    provider = get_provider(_config("gemini"))
+
+    def body(**kwargs: Any) -> dict[str, Any]:
+        request = sa.Request(model="m", messages=[sa.Message.user("q")], tools=(WEATHER, MCP))
+        return provider.format_request(attrs.evolve(request, **kwargs))
+
+    modes = {
+        choice: body(tool_choice=choice)["toolConfig"]["functionCallingConfig"]
+        for choice in ("auto", "any", "required", "none", MCP.name)
+    }
+    assert modes == {
+        "auto": {"mode": "AUTO"},
+        "any": {"mode": "ANY"},
+        "required": {"mode": "ANY"},
+        "none": {"mode": "NONE"},
+        MCP.name: {"mode": "ANY", "allowedFunctionNames": [encode_tool_name(MCP.name)]},
+    }
+    # parallel calls are Gemini's default: True asks for nothing more
+    assert "toolConfig" not in body(parallel_tool_calls=True)
+    thinking = body(adaptive_thinking=True)["generationConfig"]["thinkingConfig"]
+    assert thinking == {"thinkingBudget": -1, "includeThoughts": True}  # dynamic thinking
+
+
+def test_a_document_title_goes_to_vertex_and_is_refused_by_the_gemini_api() -> None:
+    request = sa.Request(
+        model="m", messages=[sa.Message.user([sa.DocumentPart(data=PDF, title="r.pdf")])]
+    )
+    body = get_provider(_config("vertex")).format_request(request)
+    validate_body("vertex", "gemini", body)
+    assert body["contents"][0]["parts"][0]["inlineData"]["displayName"] == "r.pdf"
+    with pytest.raises(ConfigError) as info:
+        get_provider(_config("gemini")).format_request(request)
+    assert info.value.field == "messages[0].title"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"parallel_tool_calls": False}, "parallel_tool_calls"),
+        ({"user_id": "u-1"}, "user_id"),
+        ({"cache_key": "tenant"}, "cache_key"),
+        ({"metadata": {"Run": "42"}}, "metadata"),
+        ({"reasoning_effort": "none"}, "reasoning_effort"),
+        ({"reasoning_effort": "high", "thinking_budget": 1024}, "reasoning_effort"),
+        ({"system": (sa.TextPart("p", cache_ttl="5m"),)}, "text.cache_ttl"),
+        ({"tools": (sa.Tool("t", cache_ttl="1h"),)}, "tools.cache_ttl"),
+        (
+            {"messages": [sa.Message.user([sa.ImagePart(data=PNG, cache_ttl="5m")])]},
+            "messages[0].image.cache_ttl",
+        ),
+        (
+            {
+                "messages": [
+                    sa.Message.user("q"),
+                    sa.Message.assistant([sa.ThinkingPart("t", SIGNATURE)]),
+                ]
+            },
+            "messages[1].signature",
+        ),
+        (
+            {
+                "messages": [
+                    sa.Message.user("q"),
+                    sa.Message.assistant([sa.ThinkingPart("t", redacted=True)]),
+                ]
+            },
+            "messages[1]",
+        ),
+        ({"messages": [sa.Message.user([sa.ToolUsePart("x", "t")])]}, "messages[0]"),
+    ],
+)
+def test_gemini_refuses_what_it_cannot_carry_naming_the_field(
+    kwargs: dict[str, Any], field: str
+) -> None:
+    kwargs.setdefault("messages", [sa.Message.user("q")])
+    for kind in sorted(GEMINI_WIRE):
+        with pytest.raises(ConfigError) as info:
+            get_provider(_config(kind)).format_request(sa.Request(model="m", **kwargs))
+        assert info.value.field == field, info.value
+
+
+def test_gemini_per_request_headers_follow_the_config_headers() -> None:
+    config = _config("gemini")
+    request = sa.Request(model="m", messages=[sa.Message.user("q")], headers={"x-trace": "t-1"})
+    http = get_provider(config).build_request(config, request)
+    assert http.headers["x-trace"] == "t-1"
+    assert http.headers["x-goog-api-key"] == SECRET
 
 
 # ------------------------------------------------------------ the listed bugs, one by one
@@ -568,13 +733,19 @@ async def _local(kind: str) -> AsyncIterator[tuple[sa.EmbeddedProvider, sa.Runti
     async with sa.open_embedded_provider(expected_key=SECRET) as local, sa.open_runtime() as rt:
         wire = PROFILES[kind].wire
         base = local.anthropic_base_url if wire == "anthropic" else local.openai_base_url
+        if wire == "gemini":
+            base = local.base_url
+            if kind == "vertex":
+                base += "/v1/projects/p/locations/us-central1"
         await rt.providers.register(
             "p", sa.ProviderConfig(kind=kind, base_url=base, api_key=SECRET)
         )
         yield local, rt
 
 
-@pytest.mark.parametrize("kind", ["anthropic", "openai", "deepseek", "groq", "openrouter"])
+@pytest.mark.parametrize(
+    "kind", ["anthropic", "openai", "deepseek", "groq", "openrouter", "gemini", "vertex"]
+)
 async def test_round_trip_through_the_embedded_provider(kind: str) -> None:
     """Stream a reply with thinking and two tool calls, send it back, twice, all valid."""
     wire = PROFILES[kind].wire
@@ -614,6 +785,14 @@ async def test_round_trip_through_the_embedded_provider(kind: str) -> None:
         if wire == "anthropic":
             thinking = second["messages"][1]["content"][0]
             assert thinking["signature"] == reply.blocks[0].signature  # type: ignore[union-attr]
+        elif wire == "gemini":
+            model_turn, answers = second["contents"][1]["parts"], second["contents"][2]["parts"]
+            signatures = [p["thoughtSignature"] for p in model_turn if "thoughtSignature" in p]
+            kept = [getattr(b, "signature", None) for b in reply.blocks]
+            assert signatures == [s for s in kept if s is not None] != []  # byte-identical
+            calls = [p["functionCall"]["name"] for p in model_turn if "functionCall" in p]
+            named = [p["functionResponse"]["name"] for p in answers if "functionResponse" in p]
+            assert named == calls == [encode_tool_name(WEATHER.name), encode_tool_name(MCP.name)]
         elif PROFILES[kind].reasoning_echo:
             assert second["messages"][1]["reasoning_content"] == "Two lookups."
 
