@@ -8,7 +8,9 @@ Usage::
 
 Starts the bench server (``bench_server.py``), runs one burst stream of ``--n``
 deltas (or ``--scenario concurrent``: 100 streams of n/100; ``sequential``:
-n/50 requests of 5 deltas) in a ``bench_clients.py`` subprocess under
+n/50 requests of 5 deltas; ``sustained``: ``--streams`` paced streams at 50
+deltas/s, one rung of the ladder) over ``--transport`` in a
+``bench_clients.py`` subprocess under
 ``py-spy record``, keeps the
 samples taken inside the measured section, and attributes each sample to the
 category of its innermost frame (self time): SSE decoding, JSON, provider
@@ -31,7 +33,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench import SCRIPTS, Server
+from bench import FULL, SCRIPTS, Certs, Server
 
 # Innermost-frame file patterns -> category, first match wins.
 CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -84,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", default="synapsis")
     parser.add_argument("--shape", default="anthropic", choices=("anthropic", "openai"))
     parser.add_argument(
-        "--scenario", default="burst", choices=("burst", "concurrent", "sequential")
+        "--scenario",
+        default="burst",
+        choices=("burst", "concurrent", "sequential", "sustained"),
     )
+    parser.add_argument("--transport", default="plain", choices=("plain", "tls", "h2"))
+    parser.add_argument("--streams", type=int, default=100, help="paced streams (sustained)")
     parser.add_argument("--n", type=int, default=100_000, help="deltas in the one stream")
     parser.add_argument("--rate", type=int, default=2000, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=15, help="hottest lines to list")
@@ -96,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         print("py-spy is not installed (pip install py-spy)", file=sys.stderr)
         return 2
 
-    server = Server(0, 0)
+    folder = tempfile.TemporaryDirectory()
+    certs = Certs(Path(folder.name)) if args.transport != "plain" else None
+    server = Server(0, 0, args.transport, certs)
+    sustained = FULL["sustained"] | {"steps": [args.streams], "refine": 0, "limit_ms": 1e9}
     try:
         job = {
             "client": args.client,
@@ -110,9 +119,12 @@ def main(argv: list[str] | None = None) -> int:
                         "burst": {"n": args.n, "streams": 1},
                         "concurrent": {"n": max(1, args.n // 100), "streams": 100},
                         "sequential": {"n": 5, "requests": max(1, args.n // 50)},
+                        "sustained": sustained,
                     }[args.scenario],
                 }
             ],
+            "transport": args.transport,
+            "ca": certs.ca if certs else None,
         }
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(args.raw or Path(tmp) / "stacks.txt")
@@ -126,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             stacks = raw.read_text().splitlines()
     finally:
         server.close()
+        folder.cleanup()
 
     by_category: Counter[str] = Counter()
     by_line: Counter[str] = Counter()
@@ -144,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.scenario == "sequential":
         per_event, unit = result["cpu_ms_per_request"] * 1000, "us/request"
+    elif args.scenario == "sustained":
+        step = result["steps"][0]
+        per_event, unit = step["cpu_s"] * 1e6 / (args.streams * FULL["sustained"]["n"]), "us/event"
+        print(f"p50 {step['p50_ms']:.2f} ms, p99 {step['p99_ms']:.2f} ms delivery delay")
     else:
         per_event, unit = result["cpu_us_per_event"], "us/event"
     print(
