@@ -475,12 +475,19 @@ def _transport_section(
                 "their CPU per event does not depend on n.",
             ]
         if scenario == "sustained":
-            lines += ["", "The ladder (p99 delivery delay at each step, first run):", ""]
+            lines += [
+                "",
+                "The ladder (p99 delivery delay at each step, first run; in brackets, "
+                "with the wind-down counted):",
+                "",
+            ]
             for rec in records:
                 res = rec["result"]
                 if rec["scenario"] == "sustained" and rec["rep"] == 0 and res.get("ok"):
                     steps = ", ".join(
-                        f"{s['streams']}: {s['p99_ms']:.1f} ms" for s in res.get("steps", [])
+                        f"{s['streams']}: {s['p99_ms']:.1f} ms"
+                        + (f" ({s['p99_all_ms']:.1f})" if "p99_all_ms" in s else "")
+                        for s in res.get("steps", [])
                     )
                     lines.append(f"- `{rec['client']}`: {steps}")
         if scenario == "cancel":
@@ -639,9 +646,13 @@ def _method(meta: dict[str, Any]) -> list[str]:
         "peak RSS: `ru_maxrss` of the client process.",
         "- Delivery delay (sustained): the server writes its `time.monotonic()` into each "
         "delta; the client subtracts it from its own on receipt (CLOCK_MONOTONIC is "
-        "system-wide on Linux). Deltas sent in the first "
-        f"{meta['params']['sustained']['warmup']:g} s after the last stream started are "
-        "not counted. The count steps up until p99 exceeds the limit.",
+        "system-wide on Linux). Counted: the deltas sent while all the step's streams "
+        "were open, from "
+        f"{meta['params']['sustained']['warmup']:g} s after the last stream started "
+        "(its first delta) until the first stream got its last delta; the ramp-up "
+        "(every request and handshake at once) and the wind-down (every stream "
+        "finishing at once, then fewer streams open) are left out. The ladder also shows "
+        "the p99 with the wind-down counted. The count steps up until p99 exceeds the limit.",
         "- LiteLLM runs with `LITELLM_OFFLINE_MODE` and its local cost map: no network.",
         "",
         "## How to rerun",

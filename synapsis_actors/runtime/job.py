@@ -231,6 +231,16 @@ class StreamJob:
         finally:
             await response.close(finished=self.decoder is not None and self.decoder.complete)
 
+    async def abandon(self) -> None:
+        """The caller left before the end: tell the server now (the task is being cancelled).
+
+        Called from the caller's task, so an HTTP/2 stream's reset leaves
+        without waiting for this task to be scheduled and unwind.
+        """
+        response = self.response
+        if response is not None and self.final is None:
+            await response.abort()
+
     # --------------------------------------------------------------- attempt
 
     async def _attempt(self, request: Outgoing) -> tuple[Exchange, AsyncIterator[bytes], bytes]:

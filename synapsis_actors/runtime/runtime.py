@@ -405,7 +405,9 @@ async def open_stream(
             if not task.done:  # usually it ended already: it sent its ProviderDone
                 if job.final is None:
                     job.cancel_reason = "the caller left the stream's block"
+                task.cancel()  # first, so the task cannot read on after the reset
                 with trio.CancelScope(shield=True):
+                    await job.abandon()
                     await rt._terminate(live)
             rt._live.pop(ref, None)
 

@@ -43,7 +43,7 @@ from .failures import (
     TransportFailure,
     body_failure,
 )
-from .http2 import Http2Transport
+from .http2 import RESET_EXTENSION, Http2Transport
 
 __all__ = [
     "BodyFailed",
@@ -168,6 +168,21 @@ class Exchange:
             return
         with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
             await response.aclose()
+
+    async def abort(self) -> None:
+        """Tell the server now that the body will not be read, from any task.
+
+        For the caller that leaves a stream while another task reads it: an
+        HTTP/2 stream of the library's own transport is reset at once
+        (RST_STREAM(CANCEL), shielded and bounded), without waiting for the
+        reading task to unwind; the reader's :meth:`close` then finds it
+        done. Elsewhere nothing happens here: :meth:`close` does it (closing
+        an HTTP/1.1 socket under the task reading it would race that task).
+        """
+        reset = self._response.extensions.get(RESET_EXTENSION)
+        if reset is not None and not self._response.is_closed:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + _CLOSE_GRACE):
+                await reset()
 
 
 async def _converted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

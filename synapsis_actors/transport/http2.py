@@ -64,6 +64,8 @@ CONNECTION_WINDOW = 16 << 20
 MAX_CONNECTIONS = 1000
 #: Bytes asked of the socket per read.
 READ_SIZE = 1 << 16
+#: The response extension holding a coroutine function that resets the stream.
+RESET_EXTENSION = "synapsis_actors.reset_stream"
 #: Upper bound on one (shielded) write.
 _WRITE_GRACE = 10.0
 #: Request headers HTTP/2 forbids (connection-specific) or carries as pseudo-headers.
@@ -382,11 +384,13 @@ class _Connection:
                 status = int(value)
             elif not name.startswith(b":"):
                 response_headers.append((name, value))
+        reader = _Body(self, stream)
         return httpx.Response(
             status,
             headers=response_headers,
-            stream=_Body(self, stream),
-            extensions={"http_version": b"HTTP/2"},
+            stream=reader,
+            # Reached through httpx's wrappers by http.Exchange.abort.
+            extensions={"http_version": b"HTTP/2", RESET_EXTENSION: reader.aclose},
         )
 
     async def _send_body(self, stream: _Stream, body: bytes) -> None:
@@ -618,8 +622,15 @@ class _Connection:
         """Send the outbox (shielded, bounded: a cut write would break the TLS stream)."""
         if not self.outbox or self.closed:
             return
+        lock = self.send_lock
         with trio.CancelScope(shield=True, deadline=trio.current_time() + _WRITE_GRACE) as scope:
-            async with self.send_lock:
+            # A free lock is taken without the scheduling round `async with`
+            # costs (send_all checkpoints anyway): a reset leaves sooner.
+            try:
+                lock.acquire_nowait()
+            except trio.WouldBlock:
+                await lock.acquire()
+            try:
                 if self.outbox and not self.closed:
                     data = b"".join(self.outbox)
                     self.outbox.clear()
@@ -627,6 +638,8 @@ class _Connection:
                         await self.tls.send_all(data)
                     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                         self._fail(_ConnectionFailed(f"WriteError: {exc or type(exc).__name__}"))
+            finally:
+                lock.release()
         if scope.cancelled_caught:
             self._fail(_ConnectionFailed(f"a write took longer than {_WRITE_GRACE:g} s"))
 

@@ -22,6 +22,7 @@ from synapsis_actors.transport.failures import BodyFailed, ConnectFailed, Connec
 from synapsis_actors.transport.http import Exchange, HttpTransport
 
 from ._h2server import H2Server
+from ._specs import messages_request
 
 
 def _transport(url: str, verify: Any, **kw: Any) -> HttpTransport:
@@ -70,17 +71,7 @@ async def test_a_server_that_only_speaks_http11_is_served_over_http11(
         transport = _transport(server.anthropic_base_url, client_ssl)
         try:
             for _ in range(2):  # the second request goes straight to HTTP/1.1
-                spec = HttpRequest(
-                    "POST",
-                    server.anthropic_base_url + "/v1/messages",
-                    {"x-api-key": "sk-test", "anthropic-version": "2023-06-01"},
-                    {
-                        "model": "m",
-                        "max_tokens": 16,
-                        "stream": True,
-                        "messages": [{"role": "user", "content": "hi"}],
-                    },
-                )
+                spec = messages_request(server.anthropic_base_url)
                 exchange = await transport.send(transport.prepare(spec))
                 assert exchange.http_version == "HTTP/1.1"
                 assert b"message_stop" in await _read_all(exchange)
@@ -153,6 +144,62 @@ async def test_closing_a_stream_early_resets_only_that_stream(
             await right.close(finished=False)
             assert server.connections == 1
             assert reset_id == 1  # the first stream of the connection: the one closed
+        finally:
+            await transport.aclose()
+
+
+async def test_abort_resets_the_stream_from_another_task_while_one_reads_it(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    # What open_stream does when its caller leaves: the reset goes out from the
+    # caller's task while the reading task is still blocked on the stream.
+    async with H2Server(server_ssl) as server:
+        transport = _transport(server.url, client_ssl)
+        try:
+            held = await _open(transport, server.url + "/hold")
+            other = await _open(transport, server.url + "/hold")
+            other_body = other.body()
+            assert await other_body.__anext__() == b"data: 0\n\n"
+            got: list[bytes] = []
+            async with trio.open_nursery() as nursery:
+
+                async def reader() -> None:
+                    async for chunk in held.body():
+                        got.append(chunk)
+
+                nursery.start_soon(reader)
+                with trio.fail_after(5):
+                    while not got:
+                        await trio.sleep(0.01)
+                await held.abort()
+                with trio.fail_after(5):
+                    await server.reset_seen.wait()
+                assert [path for _, path in server.resets] == ["/hold"]
+                assert got == [b"data: 0\n\n"]  # the reader is still in the body
+                nursery.cancel_scope.cancel()
+            await held.close(finished=False)  # the reader's close: already done
+            assert len(server.resets) == 1
+            server.tick()
+            assert await other_body.__anext__() == b"data: 1\n\n"
+            await other.close(finished=False)
+            assert server.connections == 1
+        finally:
+            await transport.aclose()
+
+
+async def test_abort_leaves_an_http11_response_to_close(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    # Over HTTP/1.1 closing the socket under the reading task would race it:
+    # abort does nothing there, and the body still reads to its end.
+    async with open_embedded_provider(ssl_context=server_ssl, http2=False) as server:
+        transport = _transport(server.anthropic_base_url, client_ssl)
+        try:
+            spec = messages_request(server.anthropic_base_url)
+            exchange = await transport.send(transport.prepare(spec))
+            assert exchange.http_version == "HTTP/1.1"
+            await exchange.abort()
+            assert b"message_stop" in await _read_all(exchange)
         finally:
             await transport.aclose()
 

@@ -15,10 +15,11 @@ import trio.testing
 
 import synapsis_actors as sa
 from synapsis_actors.embedded import open_embedded_provider
-from synapsis_actors.model.http import HttpRequest
 from synapsis_actors.transport import _trio_private
 from synapsis_actors.transport.chunked import ChunkedBody
 from synapsis_actors.transport.http import HttpTransport
+
+from ._specs import messages_request
 
 RECORDS = [b"event %03d\n" % i for i in range(40)]
 
@@ -119,16 +120,8 @@ async def test_https_http11_body_is_read_past_h11_with_the_draining_read(
         )
         transport = HttpTransport(config)
         try:
-            spec = HttpRequest(
-                "POST",
-                server.anthropic_base_url + "/v1/messages",
-                {"x-api-key": "sk", "anthropic-version": "2023-06-01"},
-                {
-                    "model": "m",
-                    "max_tokens": 64,
-                    "stream": True,
-                    "messages": [{"role": "user", "content": "hi " * 50}],
-                },
+            spec = messages_request(
+                server.anthropic_base_url, key="sk", max_tokens=64, content="hi " * 50
             )
             exchange = await transport.send(transport.prepare(spec))
             assert exchange.http_version == "HTTP/1.1"
