@@ -1,18 +1,30 @@
 """trio's private attributes, reached from here only (see ``fast_paths.py``).
 
 Written for the trio versions in ``fast_paths.SUPPORTED``: the TLS state of a
-``trio.SSLStream`` (its ``ssl.SSLObject`` and incoming/outgoing memory BIOs),
-to decode every TLS record already received in one read.
+``trio.SSLStream`` (its ``ssl.SSLObject``, incoming/outgoing memory BIOs,
+state, handshake and transport-read lock), to read the socket and decode
+every TLS record already received in one step.
 """
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
 Receive = Callable[[int], Awaitable[bytes]]
+
+#: Raw bytes asked of the socket per read (trio's SSLStream asks its estimate, 16 KiB+).
+_READ_SIZE = 1 << 16
+
+try:
+    from trio._ssl import _State
+
+    _OK: Any = _State.OK
+except ImportError:  # pragma: no cover - another trio layout: trio's own reads only
+    _OK = None
 
 
 def draining_receive(stream: object) -> Receive | None:
@@ -20,12 +32,17 @@ def draining_receive(stream: object) -> Receive | None:
 
     ``trio.SSLStream.receive_some`` decrypts one TLS record per call, even when
     the socket read brought in dozens (a provider sends each SSE event in its
-    own record), so each event would cost its own wakeup and parse. This one
-    calls it once, then decrypts whatever complete records its incoming
-    buffer already holds, without I/O. It stops at the first incomplete
-    record, at an alert or close_notify (left for the next ``receive_some``
-    to report), and when OpenSSL has something to send (a key update: trio
-    sends it on its next call). For any other stream: its own
+    own record), so each event would cost its own wakeup and parse; and each
+    call takes a lock with a scheduling round and meets OpenSSL's "want read"
+    exception before it reads the socket. Once the handshake is done, this
+    one reads the socket itself (holding the SSLStream's transport-read lock,
+    as trio does) and decrypts every complete record received, stopping at
+    the first incomplete one. Anything else goes to trio's own
+    ``receive_some``, for good once anything but "want read" came up: the
+    handshake, a record still incomplete after a read, the end of the stream
+    (trio reports it), an alert or close_notify, a send OpenSSL asks for (a
+    key update: trio sends it), a transport read another task holds, a
+    stream trio closed or broke. For any other stream: its own
     ``receive_some``; None when ``stream`` is an SSLStream not laid out as
     expected.
     """
@@ -36,25 +53,67 @@ def draining_receive(stream: object) -> Receive | None:
         ssl_object: ssl.SSLObject = stream._ssl_object
         incoming: ssl.MemoryBIO = stream._incoming
         outgoing: ssl.MemoryBIO = stream._outgoing
+        handshook: Any = stream._handshook
+        recv_lock: Any = stream._inner_recv_lock
+        transport: Any = stream.transport_stream
+        stream._state  # noqa: B018 - the layout check reads it
+        handshook.done  # noqa: B018
     except AttributeError:
         return None
     if type(ssl_object) is not ssl.SSLObject or type(incoming) is not ssl.MemoryBIO:
         return None
+    if _OK is None or not isinstance(recv_lock, trio.Lock):
+        return None
     read = ssl_object.read
+    want_read = ssl.SSLWantReadError
+    trio_only = False
+
+    def decrypt(max_bytes: int, parts: list[bytes]) -> bool:
+        """Decrypt the complete records buffered into ``parts``; False if trio must take over."""
+        while incoming.pending and not outgoing.pending:  # a send first: trio's job
+            try:
+                more = read(max_bytes)
+            except want_read:  # an incomplete record: the next read completes it
+                return True
+            except ssl.SSLError:  # an alert, close_notify: trio reports it
+                return False
+            if not more:
+                return False
+            parts.append(more)
+        return True
 
     async def receive_some(max_bytes: int) -> bytes:
+        nonlocal trio_only
+        if (
+            trio_only
+            or stream._state is not _OK  # type: ignore[attr-defined]
+            or not handshook.done
+            or outgoing.pending
+            or recv_lock.locked()
+        ):
+            return await _trio_read(max_bytes)
+        parts: list[bytes] = []
+        recv_lock.acquire_nowait()
+        try:
+            raw = await transport.receive_some(_READ_SIZE)
+        finally:
+            recv_lock.release()
+        if not raw:  # the end of the stream: trio reads it again and reports it
+            trio_only = True
+            return await _trio_read(max_bytes)
+        incoming.write(raw)
+        if not decrypt(max_bytes, parts):
+            trio_only = True
+        if parts:
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        return await _trio_read(max_bytes)  # no whole record yet: trio reads on
+
+    async def _trio_read(max_bytes: int) -> bytes:
         data = await receive(max_bytes)
         if not data or not incoming.pending:
             return data
         parts = [data]
-        while incoming.pending and not outgoing.pending:
-            try:
-                more = read(max_bytes)
-            except ssl.SSLError:  # incomplete record (WantRead), alert, close_notify
-                break
-            if not more:
-                break
-            parts.append(more)
+        decrypt(max_bytes, parts)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     return receive_some

@@ -133,3 +133,105 @@ async def test_https_http11_body_is_read_past_h11_with_the_draining_read(
             assert data.endswith(b'data: {"type":"message_stop"}\n\n')
         finally:
             await transport.aclose()
+
+
+class _RawTLSServer:
+    """The server side of a TLS connection run by hand, to cut its bytes anywhere."""
+
+    def __init__(self, sock: trio.SocketStream, context: ssl.SSLContext) -> None:
+        self.sock = sock
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+
+    async def handshake(self) -> None:
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if self.outgoing.pending:
+                    await self.sock.send_all(self.outgoing.read())
+                self.incoming.write(await self.sock.receive_some(65536))
+        if self.outgoing.pending:
+            await self.sock.send_all(self.outgoing.read())
+
+    def records(self, payloads: list[bytes]) -> bytes:
+        """The encrypted bytes of one TLS record per payload."""
+        for payload in payloads:
+            self.tls.write(payload)
+        return self.outgoing.read()
+
+
+async def _raw_pair(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> tuple[_RawTLSServer, trio.SSLStream[trio.SocketStream]]:
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        accepted: list[trio.SocketStream] = []
+
+        async def accept() -> None:
+            accepted.append(await listener.accept())
+
+        nursery.start_soon(accept)
+        client_tcp = await trio.open_tcp_stream("127.0.0.1", port)
+    await listener.aclose()
+    server = _RawTLSServer(accepted[0], server_ssl)
+    client = trio.SSLStream(client_tcp, client_ssl, server_hostname="127.0.0.1")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handshake)
+        nursery.start_soon(client.do_handshake)
+    return server, client
+
+
+async def test_records_cut_anywhere_across_socket_reads_arrive_whole_and_in_order(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    # The draining read reads the socket itself: a record whose bytes come in
+    # several reads (cut inside its header, its body, between records) is
+    # decoded once it is complete, never lost or reordered.
+    payloads = [b"x" * size + b"|%d" % i for i, size in enumerate((1, 5000, 16000, 3, 700))]
+    server, client = await _raw_pair(server_ssl, client_ssl)
+    receive = _trio_private.draining_receive(client)
+    assert receive is not None
+    wire = server.records(payloads)
+    cuts = [2, 7, 5006, 5040, 9000, 21000, len(wire) - 1, len(wire)]
+    got = b""
+    start = 0
+    with trio.fail_after(10):
+        for cut in cuts:
+            await server.sock.send_all(wire[start:cut])
+            start = cut
+            await trio.sleep(0.01)  # each piece its own socket read
+        while len(got) < len(b"".join(payloads)):
+            got += await receive(65536)
+    assert got == b"".join(payloads)
+    await server.sock.aclose()
+    await client.aclose()
+
+
+async def test_a_connection_dropped_without_close_notify_ends_as_trio_reports_it(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    # Records, then the TCP connection closes without close_notify: the data
+    # first, then exactly what trio's own receive_some says of such an end.
+    outcomes = []
+    for drain in (False, True):
+        server, client = await _raw_pair(server_ssl, client_ssl)
+        receive = _trio_private.draining_receive(client) if drain else client.receive_some
+        assert receive is not None
+        await server.sock.send_all(server.records([b"one", b"two"]))
+        await trio.sleep(0.05)
+        await server.sock.aclose()
+        got = b""
+        try:
+            with trio.fail_after(5):
+                while data := await receive(65536):
+                    got += data
+            outcome: object = "end"
+        except trio.BrokenResourceError as exc:
+            outcome = type(exc.__cause__)
+        outcomes.append((got, outcome))
+        await client.aclose()
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[1][0] == b"onetwo"
