@@ -86,7 +86,7 @@ def draining_receive(stream: object) -> Receive | None:
         nonlocal trio_only
         if (
             trio_only
-            or stream._state is not _OK  # type: ignore[attr-defined]
+            or stream._state is not _OK
             or not handshook.done
             or outgoing.pending
             or recv_lock.locked()
