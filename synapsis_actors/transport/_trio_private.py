@@ -8,6 +8,7 @@ every TLS record already received in one step.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,11 +21,45 @@ Receive = Callable[[int], Awaitable[bytes]]
 _READ_SIZE = 1 << 16
 
 try:
+    from trio._highlevel_socket import _translate_socket_errors_to_stream_errors as _translate
     from trio._ssl import _State
 
     _OK: Any = _State.OK
 except ImportError:  # pragma: no cover - another trio layout: trio's own reads only
     _OK = None
+
+
+def socket_receive(stream: trio.SocketStream) -> Receive:
+    """``stream.receive_some``, waiting for the socket before the first ``recv``.
+
+    trio tries ``recv`` first and waits only when it fails: a stream whose
+    events arrive one at a time (a paced reply) pays a failing system call
+    and its ``BlockingIOError`` on every read. Waiting first costs the same
+    one scheduling round when data is already there. Errors are trio's own
+    (``BrokenResourceError``, ``ClosedResourceError``); trio's read serves a
+    closed socket, a wakeup with nothing to read, and any other layout.
+    """
+    fallback = stream.receive_some
+    raw = getattr(stream.socket, "_sock", None)
+    if _OK is None or type(raw) is not socket.socket:
+        return fallback
+    wait = trio.lowlevel.wait_readable
+    recv = raw.recv
+
+    async def receive_some(max_bytes: int) -> bytes:
+        if raw.fileno() < 0:
+            return await fallback(max_bytes)
+        await wait(raw)
+        try:
+            return recv(max_bytes)
+        except BlockingIOError:
+            return await fallback(max_bytes)
+        except OSError:
+            with _translate():
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover - for the type checker
+
+    return receive_some
 
 
 def draining_receive(stream: object) -> Receive | None:
@@ -42,10 +77,13 @@ def draining_receive(stream: object) -> Receive | None:
     handshake, a record still incomplete after a read, the end of the stream
     (trio reports it), an alert or close_notify, a send OpenSSL asks for (a
     key update: trio sends it), a transport read another task holds, a
-    stream trio closed or broke. For any other stream: its own
-    ``receive_some``; None when ``stream`` is an SSLStream not laid out as
-    expected.
+    stream trio closed or broke. A plain ``trio.SocketStream``, and the socket
+    under TLS, are read by :func:`socket_receive`; any other stream by its
+    own ``receive_some``. None when ``stream`` is an SSLStream not laid out
+    as expected.
     """
+    if type(stream) is trio.SocketStream:
+        return socket_receive(stream)
     receive: Receive = stream.receive_some  # type: ignore[attr-defined]
     if type(stream) is not trio.SSLStream:
         return receive
@@ -56,6 +94,11 @@ def draining_receive(stream: object) -> Receive | None:
         handshook: Any = stream._handshook
         recv_lock: Any = stream._inner_recv_lock
         transport: Any = stream.transport_stream
+        read_socket = (
+            socket_receive(transport)
+            if type(transport) is trio.SocketStream
+            else transport.receive_some
+        )
         stream._state  # noqa: B018 - the layout check reads it
         handshook.done  # noqa: B018
     except AttributeError:
@@ -95,7 +138,7 @@ def draining_receive(stream: object) -> Receive | None:
         parts: list[bytes] = []
         recv_lock.acquire_nowait()
         try:
-            raw = await transport.receive_some(_READ_SIZE)
+            raw = await read_socket(_READ_SIZE)
         finally:
             recv_lock.release()
         if not raw:  # the end of the stream: trio reads it again and reports it

@@ -7,7 +7,9 @@ event costs a wakeup and a parse. These tests use real TLS over loopback.
 
 from __future__ import annotations
 
+import socket as socket_module
 import ssl
+import struct
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -235,3 +237,89 @@ async def test_a_connection_dropped_without_close_notify_ends_as_trio_reports_it
         await client.aclose()
     assert outcomes[0] == outcomes[1]
     assert outcomes[1][0] == b"onetwo"
+
+
+async def _tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        accepted: list[trio.SocketStream] = []
+
+        async def accept() -> None:
+            accepted.append(await listener.accept())
+
+        nursery.start_soon(accept)
+        client = await trio.open_tcp_stream("127.0.0.1", port)
+    await listener.aclose()
+    return accepted[0], client
+
+
+async def test_a_socket_read_waits_first_and_gets_what_arrives() -> None:
+    server, client = await _tcp_pair()
+    receive = _trio_private.draining_receive(client)
+    assert receive is not None
+    assert receive != client.receive_some
+    async with trio.open_nursery() as nursery:
+        got: list[bytes] = []
+
+        async def read() -> None:
+            got.append(await receive(65536))
+
+        nursery.start_soon(read)
+        await trio.sleep(0.05)  # the reader is waiting: nothing has been sent
+        assert got == []
+        await server.send_all(b"hello")
+    assert got == [b"hello"]
+    await server.aclose()
+    assert await receive(65536) == b""  # the end of the stream
+    await client.aclose()
+
+
+def _reader(stream: trio.SocketStream, fast: bool) -> Callable[[int], Awaitable[bytes]]:
+    receive = _trio_private.draining_receive(stream) if fast else stream.receive_some
+    assert receive is not None
+    return receive
+
+
+async def _read_errors(fast: bool) -> list[str]:
+    seen = []
+    server, client = await _tcp_pair()
+    receive = _reader(client, fast)
+    linger_0 = struct.pack("ii", 1, 0)
+    server.socket.setsockopt(socket_module.SOL_SOCKET, socket_module.SO_LINGER, linger_0)
+    await server.aclose()  # linger 0: the peer sees RST, not FIN
+    await trio.sleep(0.05)
+    try:
+        await receive(65536)
+    except trio.BrokenResourceError as exc:
+        seen.append(f"broken: {exc}")
+    await client.aclose()
+
+    server, client = await _tcp_pair()
+    receive = _reader(client, fast)
+
+    async def read() -> None:
+        try:
+            await receive(65536)
+        except trio.ClosedResourceError as exc:
+            seen.append(f"closed while waiting: {exc}")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        await trio.sleep(0.05)
+        await client.aclose()
+    try:
+        await receive(65536)
+    except trio.ClosedResourceError as exc:
+        seen.append(f"closed before: {exc}")
+    await server.aclose()
+    return seen
+
+
+async def test_socket_read_errors_are_trios_own() -> None:
+    # A connection reset by the peer, a socket another task closes while the
+    # read waits, a socket closed before the read: the same typed errors
+    # trio's own receive_some raises.
+    trios, ours = await _read_errors(fast=False), await _read_errors(fast=True)
+    assert ours == trios
+    assert [e.split(":")[0] for e in ours] == ["broken", "closed while waiting", "closed before"]
