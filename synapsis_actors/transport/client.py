@@ -23,6 +23,7 @@ import httpx
 
 from ..model.config import ProviderConfig
 from ..model.secrets import scrub
+from ._httpx_private import environment_proxies
 from .http2 import Http2Transport
 
 _log = logging.getLogger(__name__)
@@ -117,13 +118,22 @@ def open_client(config: ProviderConfig, *, own_http2: bool = False) -> httpx.Asy
         context = httpx.create_ssl_context(verify=_verify(config.verify))
         fallback = httpx.AsyncHTTPTransport(verify=context, limits=DEFAULT_LIMITS)
         transport = Http2Transport(context, fallback, connect_timeout=config.connect_timeout)
-        # Proxies from the environment still get httpx's own transports (mounts),
-        # built from these settings.
+        # httpx ignores proxies from the environment when given a transport:
+        # mount them as it would have, on its own transports with these settings.
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+            pattern: None
+            if proxy is None
+            else httpx.AsyncHTTPTransport(
+                verify=context, http2=True, limits=DEFAULT_LIMITS, proxy=httpx.Proxy(proxy)
+            )
+            for pattern, proxy in environment_proxies().items()
+        }
         return httpx.AsyncClient(
             http2=True,
             verify=context,
             limits=DEFAULT_LIMITS,
             transport=transport,
+            mounts=mounts,
             timeout=timeout,
             follow_redirects=False,
         )

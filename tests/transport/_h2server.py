@@ -9,7 +9,8 @@ What a request gets is said by its path:
   ``size`` bytes in all (counted in ``sent``);
 * ``/slow-headers``: no response until the client gives up;
 * ``/drop``: one event, then the TCP connection is closed;
-* ``/then-goaway``: one event, the end of the stream, then GOAWAY.
+* ``/then-goaway``: one event, the end of the stream, then GOAWAY;
+* ``/digest``: one event ``data: <bytes> <sha256>`` of the request body received.
 
 The server records what a test needs to check from outside: connections,
 streams open at once per connection (its high-water mark), RST_STREAM frames
@@ -18,6 +19,7 @@ received, bytes sent per stream, and whether a stream waited for window.
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -55,6 +57,7 @@ class H2Server:
         self.sent: dict[int, int] = defaultdict(int)  # stream id -> DATA bytes sent
         self.blocked = trio.Event()  # a /flood stream waits for window
         self.paths: dict[int, str] = {}
+        self.bodies: dict[int, bytearray] = defaultdict(bytearray)  # request bodies received
         self.completed: list[int] = []
         self.ticks = 0
         self._ticked = trio.Event()
@@ -127,6 +130,7 @@ class H2Server:
             conn.reset[event.stream_id] = trio.Event()
             self.max_open = max(self.max_open, len(conn.open))
         elif isinstance(event, h2.events.DataReceived):
+            self.bodies[event.stream_id] += event.data
             conn.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.StreamEnded):
             nursery.start_soon(self._respond, conn, event.stream_id)
@@ -203,6 +207,10 @@ class H2Server:
             size = int(query["size"])
             while self.sent[stream_id] < size:
                 await self._send(conn, stream_id, b"x" * min(65536, size - self.sent[stream_id]))
+        elif path == "/digest":
+            body = bytes(self.bodies[stream_id])
+            digest = hashlib.sha256(body).hexdigest().encode()
+            await self._send(conn, stream_id, b"data: %d %s\n\n" % (len(body), digest))
         elif path == "/drop":
             await self._send(conn, stream_id, b"data: 0\n\n")
             conn.tls.transport_stream.socket.close()

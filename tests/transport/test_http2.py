@@ -7,6 +7,8 @@ many streams were open at once, how many bytes a stream was sent.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import ssl
 from typing import Any
 
@@ -18,6 +20,7 @@ import synapsis_actors as sa
 from synapsis_actors.embedded import open_embedded_provider
 from synapsis_actors.model.http import HttpRequest
 from synapsis_actors.transport import http2
+from synapsis_actors.transport.client import encode_json
 from synapsis_actors.transport.failures import BodyFailed, ConnectFailed, ConnectTimedOut
 from synapsis_actors.transport.http import Exchange, HttpTransport
 
@@ -146,6 +149,93 @@ async def test_closing_a_stream_early_resets_only_that_stream(
             assert reset_id == 1  # the first stream of the connection: the one closed
         finally:
             await transport.aclose()
+
+
+async def test_a_request_body_larger_than_the_send_windows_arrives_whole(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    # A long conversation: the body outgrows the stream's and the connection's
+    # initial send windows (64 KiB each), so it goes out as the server's
+    # WINDOW_UPDATEs come in, and arrives byte for byte.
+    async with H2Server(server_ssl) as server:
+        transport = _transport(server.url, client_ssl)
+        try:
+            payload = {"model": "m", "stream": True, "messages": ["é" * 100_000, "x" * 150_000]}
+            spec = HttpRequest("POST", server.url + "/digest", {"x-api-key": "sk-test"}, payload)
+            exchange = await transport.send(transport.prepare(spec))
+            assert exchange.http_version == "HTTP/2"
+            sent = encode_json(payload)
+            assert len(sent) > 4 * 65535
+            digest = hashlib.sha256(sent).hexdigest()
+            assert await _read_all(exchange) == b"data: %d %s\n\n" % (len(sent), digest.encode())
+        finally:
+            await transport.aclose()
+
+
+async def _connect_proxy(
+    tunnels: list[bytes], task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """An HTTP CONNECT proxy on loopback: records each request line, then pipes bytes."""
+
+    async def pipe(src: trio.SocketStream, dst: trio.SocketStream) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            while data := await src.receive_some(65536):
+                await dst.send_all(data)
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await dst.send_eof()
+
+    async def handle(client: trio.SocketStream) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await client.receive_some(4096)
+        line = head.split(b"\r\n", 1)[0]
+        tunnels.append(line)
+        host, port = line.split()[1].rsplit(b":", 1)
+        upstream = await trio.open_tcp_stream(host.decode(), int(port))
+        await client.send_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pipe, client, upstream)
+            nursery.start_soon(pipe, upstream, client)
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    task_status.started(listeners[0].socket.getsockname()[1])
+    await trio.serve_listeners(handle, listeners)
+
+
+async def test_a_proxy_from_the_environment_carries_the_library_clients_requests(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # HTTPS_PROXY, as with the vendors' SDKs: the library's own client sends
+    # through the proxy (httpx's proxy transport, HTTP/2 inside the tunnel).
+    # httpx itself ignores the environment when given a transport of ours.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    tunnels: list[bytes] = []
+    async with H2Server(server_ssl) as server, trio.open_nursery() as nursery:
+        port = await nursery.start(_connect_proxy, tunnels)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+        transport = _transport(server.url, client_ssl)
+        try:
+            exchange = await _open(transport, server.url + "/events?n=3")
+            assert exchange.http_version == "HTTP/2"
+            assert await _read_all(exchange) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+        finally:
+            await transport.aclose()
+        assert tunnels == [b"CONNECT 127.0.0.1:%d HTTP/1.1" % server.port]
+        assert server.connections == 1
+        # NO_PROXY exempts the host: straight to it, on the library's transport
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        transport = _transport(server.url, client_ssl)
+        try:
+            assert await _read_all(await _open(transport, server.url + "/events?n=1"))
+            assert transport.client._transport_for_url(httpx.URL(server.url)) is (
+                transport.client._transport
+            )
+        finally:
+            await transport.aclose()
+        assert len(tunnels) == 1
+        assert server.connections == 2
+        nursery.cancel_scope.cancel()
 
 
 async def test_abort_resets_the_stream_from_another_task_while_one_reads_it(
