@@ -25,8 +25,9 @@ try:
     from trio._ssl import _State
 
     _OK: Any = _State.OK
+    _BROKEN: Any = _State.BROKEN
 except ImportError:  # pragma: no cover - another trio layout: trio's own reads only
-    _OK = None
+    _OK = _BROKEN = None
 
 
 def socket_receive(stream: trio.SocketStream) -> Receive:
@@ -94,6 +95,7 @@ def draining_receive(stream: object) -> Receive | None:
         handshook: Any = stream._handshook
         recv_lock: Any = stream._inner_recv_lock
         transport: Any = stream.transport_stream
+        stream._inner_recv_count  # noqa: B018 - the layout check reads it
         read_socket = (
             socket_receive(transport)
             if type(transport) is trio.SocketStream
@@ -139,6 +141,9 @@ def draining_receive(stream: object) -> Receive | None:
         recv_lock.acquire_nowait()
         try:
             raw = await read_socket(_READ_SIZE)
+            # trio's count of transport reads: a task of trio's waiting for this
+            # lock then knows a read happened and retries OpenSSL before reading.
+            stream._inner_recv_count += 1
         finally:
             recv_lock.release()
         if not raw:  # the end of the stream: trio reads it again and reports it
@@ -160,3 +165,56 @@ def draining_receive(stream: object) -> Receive | None:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     return receive_some
+
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+def tls_send(stream: trio.SSLStream[Any]) -> Send:
+    """``stream.send_all`` that puts the bytes on the socket before its first scheduling round.
+
+    trio's ``SSLStream.send_all`` takes its transport-send lock with a
+    checkpoint before the bytes leave, so a cancelled request's
+    RST_STREAM waits for every task the scheduler runs first. Once the
+    handshake is done, this one encrypts, takes the same lock without a
+    checkpoint and sends. For one writer at a time (the HTTP/2 connection
+    holds its own send lock). Anything unusual goes to trio's
+    ``send_all``: the handshake, a stream trio closed or broke, OpenSSL
+    needing to read first (a renegotiation), the lock held, another layout.
+    """
+    send_all: Send = stream.send_all
+    try:
+        ssl_object: ssl.SSLObject = stream._ssl_object
+        outgoing: ssl.MemoryBIO = stream._outgoing
+        handshook: Any = stream._handshook
+        send_lock: Any = stream._inner_send_lock
+        transport: Any = stream.transport_stream
+        stream._state  # noqa: B018 - the layout check reads it
+        handshook.done  # noqa: B018
+    except AttributeError:
+        return send_all
+    if (
+        _OK is None
+        or type(ssl_object) is not ssl.SSLObject
+        or not isinstance(send_lock, trio.StrictFIFOLock)
+    ):
+        return send_all
+    write = ssl_object.write
+
+    async def send(data: bytes) -> None:
+        if stream._state is not _OK or not handshook.done or send_lock.locked() or not data:
+            return await send_all(data)
+        try:
+            write(data)  # all of it, into the memory BIO (OpenSSL's mode: no partial writes)
+        except ssl.SSLError:  # wants to read first, or broken: trio's send_all sorts it out
+            return await send_all(data)
+        send_lock.acquire_nowait()
+        try:
+            await transport.send_all(outgoing.read())
+        except BaseException:
+            stream._state = _BROKEN  # as trio does: a record may be half sent
+            raise
+        finally:
+            send_lock.release()
+
+    return send

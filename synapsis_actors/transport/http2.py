@@ -54,7 +54,7 @@ import h2.settings
 import httpx
 import trio
 
-from ._trio_private import draining_receive
+from ._trio_private import draining_receive, tls_send
 
 #: Receive window of each stream: what a stream nobody reads may buffer.
 STREAM_WINDOW = 65535
@@ -275,6 +275,7 @@ class _Connection:
         self.origin = origin
         self.tls = tls
         self.receive = draining_receive(tls) or tls.receive_some
+        self.send = tls_send(tls)
         self.h2 = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding=None)
         )
@@ -635,7 +636,7 @@ class _Connection:
                     data = b"".join(self.outbox)
                     self.outbox.clear()
                     try:
-                        await self.tls.send_all(data)
+                        await self.send(data)
                     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                         self._fail(_ConnectionFailed(f"WriteError: {exc or type(exc).__name__}"))
             finally:

@@ -323,3 +323,71 @@ async def test_socket_read_errors_are_trios_own() -> None:
     trios, ours = await _read_errors(fast=False), await _read_errors(fast=True)
     assert ours == trios
     assert [e.split(":")[0] for e in ours] == ["broken", "closed while waiting", "closed before"]
+
+
+async def test_tls_send_and_trios_send_all_interleave_into_one_stream(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    # Before the handshake trio's send_all serves it (and handshakes); after,
+    # the direct send; mixed with trio's own sends, the peer reads every byte
+    # in order.
+    server, client = await _tls_pair_unshaken(server_ssl, client_ssl)
+    send = _trio_private.tls_send(client)
+    assert send != client.send_all
+    received = bytearray()
+    expected = b"".join(b"%05d|" % i for i in range(300))
+
+    async def read_all() -> None:
+        while len(received) < len(expected):
+            received.extend(await server.receive_some(65536))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_all)
+        for i in range(300):
+            await (send if i % 3 else client.send_all)(b"%05d|" % i)
+    assert bytes(received) == expected
+    await client.aclose()
+    await server.aclose()
+
+
+async def _tls_pair_unshaken(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> tuple[trio.SSLStream[trio.SocketStream], trio.SSLStream[trio.SocketStream]]:
+    server_tcp, client_tcp = await _tcp_pair()
+    server = trio.SSLStream(server_tcp, server_ssl, server_side=True)
+    client = trio.SSLStream(client_tcp, client_ssl, server_hostname="127.0.0.1")
+    return server, client
+
+
+async def _send_until_broken(
+    fast: bool, server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> list[str]:
+    server, client = await _tls_pair(server_ssl, client_ssl)
+    send = _trio_private.tls_send(client) if fast else client.send_all
+    linger_0 = struct.pack("ii", 1, 0)
+    server.transport_stream.socket.setsockopt(
+        socket_module.SOL_SOCKET, socket_module.SO_LINGER, linger_0
+    )
+    await server.transport_stream.aclose()  # RST: the client's sends start failing
+    await trio.sleep(0.05)
+    seen = []
+    for _ in range(50):
+        try:
+            await send(b"x" * 4096)
+        except trio.BrokenResourceError as exc:
+            seen.append(type(exc).__name__)
+            break
+    try:
+        await send(b"after")
+    except trio.BrokenResourceError as exc:
+        seen.append(f"then {type(exc).__name__}")
+    await client.aclose()
+    return seen
+
+
+async def test_a_failed_tls_send_breaks_the_stream_as_trios_does(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    trios = await _send_until_broken(False, server_ssl, client_ssl)
+    ours = await _send_until_broken(True, server_ssl, client_ssl)
+    assert ours == trios == ["BrokenResourceError", "then BrokenResourceError"]
