@@ -30,6 +30,24 @@ except ImportError:  # pragma: no cover - another trio layout: trio's own reads 
     _OK = _BROKEN = None
 
 
+def _laid_out(stream: trio.SSLStream[Any]) -> bool:
+    """True when ``stream`` holds the private state used here, of the types expected."""
+    try:
+        return (
+            _OK is not None
+            and type(stream._ssl_object) is ssl.SSLObject
+            and type(stream._incoming) is ssl.MemoryBIO
+            and type(stream._outgoing) is ssl.MemoryBIO
+            and isinstance(stream._inner_recv_lock, trio.Lock)
+            and isinstance(stream._inner_send_lock, trio.StrictFIFOLock)
+            and type(stream._inner_recv_count) is int
+            and type(stream._handshook.done) is bool
+            and stream._state is not None
+        )
+    except AttributeError:
+        return False
+
+
 def socket_receive(stream: trio.SocketStream) -> Receive:
     """``stream.receive_some``, waiting for the socket before the first ``recv``.
 
@@ -88,27 +106,17 @@ def draining_receive(stream: object) -> Receive | None:
     receive: Receive = stream.receive_some  # type: ignore[attr-defined]
     if type(stream) is not trio.SSLStream:
         return receive
-    try:
-        ssl_object: ssl.SSLObject = stream._ssl_object
-        incoming: ssl.MemoryBIO = stream._incoming
-        outgoing: ssl.MemoryBIO = stream._outgoing
-        handshook: Any = stream._handshook
-        recv_lock: Any = stream._inner_recv_lock
-        transport: Any = stream.transport_stream
-        stream._inner_recv_count  # noqa: B018 - the layout check reads it
-        read_socket = (
-            socket_receive(transport)
-            if type(transport) is trio.SocketStream
-            else transport.receive_some
-        )
-        stream._state  # noqa: B018 - the layout check reads it
-        handshook.done  # noqa: B018
-    except AttributeError:
+    if not _laid_out(stream):
         return None
-    if type(ssl_object) is not ssl.SSLObject or type(incoming) is not ssl.MemoryBIO:
-        return None
-    if _OK is None or not isinstance(recv_lock, trio.Lock):
-        return None
+    ssl_object, incoming, outgoing = stream._ssl_object, stream._incoming, stream._outgoing
+    handshook: Any = stream._handshook
+    recv_lock = stream._inner_recv_lock
+    transport: Any = stream.transport_stream
+    read_socket = (
+        socket_receive(transport)
+        if type(transport) is trio.SocketStream
+        else transport.receive_some
+    )
     read = ssl_object.read
     want_read = ssl.SSLWantReadError
     trio_only = False
@@ -183,22 +191,12 @@ def tls_send(stream: trio.SSLStream[Any]) -> Send:
     needing to read first (a renegotiation), the lock held, another layout.
     """
     send_all: Send = stream.send_all
-    try:
-        ssl_object: ssl.SSLObject = stream._ssl_object
-        outgoing: ssl.MemoryBIO = stream._outgoing
-        handshook: Any = stream._handshook
-        send_lock: Any = stream._inner_send_lock
-        transport: Any = stream.transport_stream
-        stream._state  # noqa: B018 - the layout check reads it
-        handshook.done  # noqa: B018
-    except AttributeError:
+    if not _laid_out(stream):
         return send_all
-    if (
-        _OK is None
-        or type(ssl_object) is not ssl.SSLObject
-        or not isinstance(send_lock, trio.StrictFIFOLock)
-    ):
-        return send_all
+    ssl_object, outgoing = stream._ssl_object, stream._outgoing
+    handshook: Any = stream._handshook
+    send_lock = stream._inner_send_lock
+    transport: Any = stream.transport_stream
     write = ssl_object.write
 
     async def send(data: bytes) -> None:
