@@ -61,7 +61,7 @@ _log = logging.getLogger(__name__)
 
 _INF = math.inf
 #: Bytes of a non-2xx body kept for the error (the rest is not read).
-_ERROR_BODY_LIMIT = 64 * 1024
+ERROR_BODY_LIMIT = 64 * 1024
 #: Characters of an exception's text kept in an error message.
 _TEXT_LIMIT = 2000
 
@@ -297,7 +297,7 @@ class StreamJob:
     async def _status_failure(self, response: Exchange) -> None:
         entry = self.entry
         # Some servers echo the key they refused; the error keeps the body.
-        body = scrub_bytes(await response.error_body(_ERROR_BODY_LIMIT), entry.config.api_key)
+        body = scrub_bytes(await response.error_body(ERROR_BODY_LIMIT), entry.config.api_key)
         decision = entry.policy.classify_status(
             response.status, entry.provider.retry_headers(response.headers, body)
         )

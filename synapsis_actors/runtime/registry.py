@@ -41,7 +41,7 @@ from ..transport.http import HttpClient, HttpTransport, check_client
 from ..transport.retry import RetryPolicy, server_delay
 from ..wire import get_provider
 from ..wire.errors import request_id
-from .job import _ERROR_BODY_LIMIT, ProviderEntry
+from .job import ERROR_BODY_LIMIT, ProviderEntry
 
 _log = logging.getLogger(__name__)
 
@@ -345,7 +345,7 @@ class Providers:
             raise entry.provider.error_from_response(
                 status,
                 headers,
-                scrub_bytes(content[:_ERROR_BODY_LIMIT], entry.config.api_key),
+                scrub_bytes(content[:ERROR_BODY_LIMIT], entry.config.api_key),
                 name,
                 retry_after=server_delay(headers),
             )
