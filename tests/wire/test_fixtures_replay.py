@@ -17,7 +17,6 @@ The streams are third-party data outside the project: these tests use the
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from captures import manifest, sse_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,22 +44,7 @@ from .streams import Outcome, pairs, run, split_at
 
 pytestmark = pytest.mark.fixtures
 
-_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sse"
-_ROOT = Path(os.environ.get("SYNAPSIS_SSE_FIXTURES", str(_DEFAULT)))
-
-
-def _manifest() -> dict[str, dict[str, str]]:
-    path = _ROOT / "MANIFEST.tsv"
-    if not path.is_file():
-        return {}
-    lines = path.read_text().splitlines()
-    header = lines[0].split("\t")
-    return {
-        row.split("\t")[0]: dict(zip(header, row.split("\t"), strict=False)) for row in lines[1:]
-    }
-
-
-MANIFEST = _manifest()
+MANIFEST = manifest(sse_dir())
 # Without the folder one placeholder id is collected; it skips via the fixture.
 NAMES = sorted(MANIFEST) or ["<captured streams absent>"]
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from captures import gemini_dir, manifest
 from google.genai import types
 
 import synapsis_actors as sa
@@ -41,22 +41,7 @@ from .streams import Outcome, run, split_at
 
 pytestmark = pytest.mark.fixtures
 
-_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gemini_sse"
-_ROOT = Path(os.environ.get("SYNAPSIS_GEMINI_FIXTURES", str(_DEFAULT)))
-
-
-def _manifest() -> dict[str, dict[str, str]]:
-    path = _ROOT / "MANIFEST.tsv"
-    if not path.is_file():
-        return {}
-    lines = path.read_text().splitlines()
-    header = lines[0].split("\t")
-    return {
-        row.split("\t")[0]: dict(zip(header, row.split("\t"), strict=False)) for row in lines[1:]
-    }
-
-
-MANIFEST = _manifest()
+MANIFEST = manifest(gemini_dir())
 NAMES = sorted(MANIFEST) or ["<captured streams absent>"]
 NOT_SSE = "http404_json_error_body_not_sse.sse"
 STREAMS = [n for n in NAMES if n != NOT_SSE]
