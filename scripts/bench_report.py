@@ -508,22 +508,22 @@ def _transport_section(
     return lines, values
 
 
-#: The decision the comparison below supports (see docs/benchmarks.md's history).
+#: The decision the comparison below supports, filled in with this run's medians.
 HTTPS_DEFAULT = (
     "**Decision: HTTP/2 stays the default for https** (`ProviderConfig.http2=True`; a "
-    "server that only speaks HTTP/1.1 is still served over HTTP/1.1, by ALPN). Decided "
-    "on the run of 2026-12-07 (shared, loaded machine): HTTP/2 costs more CPU per event "
-    "(30.6 against 11.0 us in the burst, 32.2 against 19.0 with 100 streams: h2 parses "
-    "and runs its state machine per DATA frame, and a provider sends one frame per "
-    "event), but one core still sustained as many paced streams (100 against 87, one "
-    "ladder each), and everything that grows with the number of streams is cheaper: "
-    "1,000 streams held 10 connections instead of 1,000 (TCP and TLS handshakes, "
-    "sockets, the provider's per-connection limits), peak RSS 66 against 117 MiB, the "
-    "server saw a cancel sooner (p99 2.15 against 6.51 ms), and a cancel does not cost "
-    "the next request a new connection (3.5 against 5.1 ms here, on loopback; on a real "
-    "network HTTP/1.1 adds the round trips of a TCP and a TLS handshake after every "
-    "cancel). Choose `http2=False` for a few long bursts on a fast, near network, or "
-    "when a provider's HTTP/2 front end misbehaves. The table above is this run's."
+    "server that only speaks HTTP/1.1 is still served over HTTP/1.1, by ALPN). HTTP/2 "
+    "costs more CPU per event ({burst_h2} against {burst_h1} in the burst, {conc_h2} "
+    "against {conc_h1} with 100 streams: h2 parses and runs its state machine per DATA "
+    "frame, and a provider sends one frame per event); one core sustains {sus_h2} paced "
+    "streams against {sus_h1}, and everything that grows with the "
+    "number of streams is cheaper: 1,000 streams hold {conn_h2} connections instead of "
+    "{conn_h1} (TCP and TLS handshakes, sockets, the provider's per-connection limits), "
+    "peak RSS {rss_h2} against {rss_h1}, the server sees a cancel sooner (p99 {cancel_h2} "
+    "against {cancel_h1}), and a cancel does not cost the next request a new connection "
+    "({next_h2} against {next_h1} here, on loopback; on a real network HTTP/1.1 adds the "
+    "round trips of a TCP and a TLS handshake after every cancel). Choose `http2=False` "
+    "for a few long bursts on a fast, near network, or when a provider's HTTP/2 front end "
+    "misbehaves. First decided on the run of 2026-12-07; the numbers are this run's."
 )
 
 
@@ -555,21 +555,22 @@ def _https_default(records: list[dict[str, Any]]) -> list[str]:
         ]
         return f"{statistics.median(got):,.0f}" if got else "—"
 
-    for title, scenario, key, unit in (
-        ("CPU per event, 1 stream burst", "burst", "cpu_us_per_event", "us"),
-        ("CPU per event, 100 concurrent streams", "concurrent", "cpu_us_per_event", "us"),
-        ("peak RSS with 1,000 streams open (client process)", "cancel", "maxrss_mib", "MiB"),
-        ("cancel seen by the server, p99 (1,000 streams open)", "cancel", "p99_ms", "ms"),
-        ("next request after a cancel, p50", "recancel", "next_request_ms", "ms"),
+    cells: dict[str, str] = {}
+    for name, title, scenario, key, unit in (
+        ("burst", "CPU per event, 1 stream burst", "burst", "cpu_us_per_event", "us"),
+        ("conc", "CPU per event, 100 concurrent streams", "concurrent", "cpu_us_per_event", "us"),
+        ("sus", "paced streams one core sustains", "sustained", "max_streams", "streams"),
+        ("rss", "peak RSS with 1,000 streams open (client process)", "cancel", "maxrss_mib", "MiB"),
+        ("cancel", "cancel seen by the server, p99 (1,000 streams open)", "cancel", "p99_ms", "ms"),
+        ("next", "next request after a cancel, p50", "recancel", "next_request_ms", "ms"),
     ):
-        rows.append([title, cell("tls", scenario, key, unit), cell("h2", scenario, key, unit)])
+        cells[name + "_h1"] = cell("tls", scenario, key, unit)
+        cells[name + "_h2"] = cell("h2", scenario, key, unit)
+        rows.append([title, cells[name + "_h1"], cells[name + "_h2"]])
+    cells["conn_h1"], cells["conn_h2"] = connections("tls"), connections("h2")
     rows.insert(
-        3,
-        [
-            "connections for 1,000 streams (seen by the server)",
-            connections("tls"),
-            connections("h2"),
-        ],
+        4,
+        ["connections for 1,000 streams (seen by the server)", cells["conn_h1"], cells["conn_h2"]],
     )
     return [
         "## The https default: HTTP/1.1 or HTTP/2",
@@ -578,7 +579,7 @@ def _https_default(records: list[dict[str, Any]]) -> list[str]:
         "",
         *_table(["", "HTTP/1.1 over TLS", "HTTP/2 over TLS"], rows),
         "",
-        HTTPS_DEFAULT,
+        HTTPS_DEFAULT.format(**cells),
         "",
     ]
 
