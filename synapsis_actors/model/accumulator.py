@@ -41,6 +41,9 @@ from .reply import AssistantMessage, StopReason, ToolCall, Usage
 _PREVIEW = 200
 #: Text and thinking deltas kept as separate strings before they are joined.
 _JOIN_EVERY = 64
+#: A run is joined only if it holds at most this many characters (short deltas,
+#: whose ~60 bytes of string object each outweigh their text).
+_JOIN_MAX = 64 * _JOIN_EVERY
 
 
 def parse_arguments(
@@ -96,17 +99,24 @@ class _Block:
         self.call: ToolCall | None = None
 
     def join_loose(self) -> None:
-        """Join the deltas appended since the last join into one string.
+        """Join the deltas appended since the last join into one string, if short.
 
         A reply is mostly deltas of a few characters, each a string object of
         about 60 bytes held for the whole stream; joined in runs they cost
-        their characters. Each delta is copied once more, never again.
+        their characters (each copied once more, never again). Long deltas
+        stay as they are: their objects cost little beside their text, and a
+        caller keeping them would hold the text twice.
         """
         parts = self.parts
         joined = self.joined
-        parts[joined:] = ["".join(parts[joined:])]
-        self.joined = joined + 1
-        self.join_at = joined + 1 + _JOIN_EVERY
+        loose = parts[joined:]
+        if sum(map(len, loose)) <= _JOIN_MAX:
+            parts[joined:] = ["".join(loose)]
+            joined += 1
+        else:
+            joined = len(parts)
+        self.joined = joined
+        self.join_at = joined + _JOIN_EVERY
 
 
 def _raw_part(block: _Block) -> RawBlockPart:

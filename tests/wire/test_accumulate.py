@@ -135,3 +135,15 @@ def test_long_runs_of_deltas_are_joined_without_changing_the_reply(
     for index, parts in texts.items():
         held = len(acc._blocks[index].parts)  # the accumulator's own list
         assert held <= len(parts) // 64 + 65
+
+
+def test_long_deltas_are_kept_as_they_came() -> None:
+    """Joining copies: deltas of 4 KiB are held as the very objects the caller got."""
+    acc = Accumulator()
+    deltas = [f"{i:04d}" + "x" * 4096 for i in range(200)]
+    for delta in deltas:
+        acc.text(0, delta)
+    assert acc.message().text == "".join(deltas)
+    held = acc._blocks[0].parts  # the accumulator's own list
+    assert len(held) == len(deltas)
+    assert all(a is b for a, b in zip(held, deltas, strict=True))
