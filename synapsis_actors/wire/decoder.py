@@ -29,6 +29,9 @@ the same event with that string: its text goes to ``_template_text`` without
 ``json.loads`` (which would build the whole object again). Anything else (an
 escape that does not decode, a different id, another shape) takes the
 general path, so the result and the errors are those of the general path.
+A subclass may name one top-level string member its handler never reads
+(``_free_member``: OpenAI's per-chunk random ``obfuscation``); when it closes
+the object, its value is a second hole of the template, proven the same way.
 """
 
 import json
@@ -82,9 +85,11 @@ class JsonEventDecoder:
         self._message: AssistantMessage | None = None
         # The text template (see the module docstring): the SSE event name, the
         # JSON up to and including the text's opening quote, from its closing
-        # quote on, and the subclass's context. ``_handle`` sets ``_fast`` to
-        # (text, context) when it took its text fast path.
-        self._tpl: tuple[str, str, str, Any] | None = None
+        # quote on (to the free member's opening quote if there is one), what
+        # follows the free member's value (None: no free member), and the
+        # subclass's context. ``_handle`` sets ``_fast`` to (text, context)
+        # when it took its text fast path.
+        self._tpl: tuple[str, str, str, str | None, Any] | None = None
         self._tpl_tries = _TEMPLATE_TRIES
         self._fast: tuple[str, Any] | None = None
 
@@ -157,6 +162,8 @@ class JsonEventDecoder:
     #: Where ``_handle``'s text fast path reads the text it sets ``_fast`` to
     #: (None: the subclass has no text template).
     _text_path: tuple[str | int, ...] | None = None
+    #: A top-level string member ``_handle`` never reads (see the module docstring).
+    _free_member: str | None = None
 
     def _template_text(self, text: str, context: Any, out: list[Event]) -> bool:
         """Handle an event of the learned template with ``text`` as ``_handle``'s text
@@ -177,8 +184,24 @@ class JsonEventDecoder:
         prefix, suffix = data[: at + 1], data[at + len(quoted) - 1 :]
         probe = "?" if text != "?" else "!"
         expected = _with(obj, path, probe)
-        if expected is not _INVALID and _loads_strict(prefix + probe + suffix) == expected:
-            self._tpl = (name, prefix, suffix, context)
+        close = None
+        free = self._free_member
+        value = obj.get(free) if free is not None else None
+        if type(value) is str:
+            # The free member's value is the second hole: cut around it too.
+            member = f'"{free}":"{value}"'
+            cut = suffix.rfind(member)
+            if cut > 0:
+                close = suffix[cut + len(member) - 1 :]
+                suffix = suffix[: cut + len(member) - len(value) - 1]
+                free_probe = "?" if value != "?" else "!"
+                if expected is not _INVALID:
+                    expected = {**expected, free: free_probe}
+                probe_text = prefix + probe + suffix + free_probe + close
+        if close is None:
+            probe_text = prefix + probe + suffix
+        if expected is not _INVALID and _loads_strict(probe_text) == expected:
+            self._tpl = (name, prefix, suffix, close, context)
 
     def _fail(self, error: ProviderError) -> None:
         if error.provider is None:
@@ -205,22 +228,9 @@ class JsonEventDecoder:
                 self._on_sentinel(emitted)
                 out.extend(lazy_chunk(ref, event, None) for event in emitted)
                 break
-            if (
-                tpl is not None
-                and name == tpl[0]
-                and data.startswith(tpl[1])
-                and data.endswith(tpl[2])
-            ):
-                start = len(tpl[1])
-                try:
-                    text, end = _SCANSTRING(data, start)
-                except ValueError:  # no valid string there: the general path says why
-                    end = -1
-                if (
-                    end == len(data) - len(tpl[2]) + 1
-                    and text
-                    and self._template_text(text, tpl[3], emitted)
-                ):
+            if tpl is not None and name == tpl[0] and data.startswith(tpl[1]):
+                text = _template_match(data, tpl)
+                if text and self._template_text(text, tpl[4], emitted):
                     self._tpl_tries = _TEMPLATE_TRIES
                     for event in emitted:
                         out.append(lazy_chunk(ref, event, data))
@@ -272,6 +282,22 @@ class JsonEventDecoder:
         if self.error is not None and not out:
             raise self.error
         return out
+
+
+def _template_match(data: str, tpl: tuple[str, str, str, str | None, Any]) -> str | None:
+    """The text of ``data`` if it is an event of template ``tpl`` (it starts with
+    the prefix), else None: one valid JSON string in each hole, the rest as cut."""
+    _name, prefix, suffix, close, _context = tpl
+    try:
+        text, end = _SCANSTRING(data, len(prefix))
+        if close is None:
+            return text if end == len(data) - len(suffix) + 1 and data.endswith(suffix) else None
+        if not data.startswith(suffix, end - 1):
+            return None
+        _value, end = _SCANSTRING(data, end - 1 + len(suffix))
+    except ValueError:  # no valid string there: the general path says why
+        return None
+    return text if end == len(data) - len(close) + 1 and data.endswith(close) else None
 
 
 def _with(obj: Any, path: tuple[str | int, ...], value: str) -> Any:

@@ -618,6 +618,8 @@ class OpenAIDecoder(JsonEventDecoder):
 
     # The text template (decoder.py): the chunks the fast path above takes.
     _text_path = ("choices", 0, "delta", "content")
+    # Random padding OpenAI adds to every chunk; nothing here reads it.
+    _free_member = "obfuscation"
 
     def _template_text(self, text: str, context: Any, out: list[Event]) -> bool:
         main = self._main

@@ -32,11 +32,13 @@ _COMMON = (
 )
 
 
-def _openai_text(raw: str, common: str = _COMMON) -> str:
-    """A text chunk as OpenAI sends it, the content's JSON string ``raw`` put in verbatim."""
+def _openai_text(raw: str, common: str = _COMMON, obfuscation: str | None = None) -> str:
+    """A text chunk as OpenAI sends it, the content's JSON string ``raw`` put in
+    verbatim (and the random ``obfuscation`` member OpenAI adds, raw too)."""
+    tail = "" if obfuscation is None else f',"obfuscation":"{obfuscation}"'
     return (
         "data: {" + common + ',"choices":[{"index":0,"delta":{"content":"' + raw + '"},'
-        '"logprobs":null,"finish_reason":null}],"usage":null}\n\n'
+        '"logprobs":null,"finish_reason":null}],"usage":null' + tail + "}\n\n"
     )
 
 
@@ -125,6 +127,14 @@ _RAW_PIECES = st.sampled_from(
 _RAW = st.lists(_RAW_PIECES, max_size=4).map("".join)
 
 
+# Chunks with OpenAI's per-chunk random padding: text and padding raw.
+_OBFUSCATED = st.builds(
+    lambda raw, pad: _openai_text(raw, obfuscation=pad),
+    _RAW,
+    st.one_of(st.sampled_from(["Qup1BsQ3", "dTh", "?", "a b", "", "obfuscation"]), _RAW),
+)
+
+
 def _events(texts: st.SearchStrategy[str], others: list[str]) -> st.SearchStrategy[list[str]]:
     return st.lists(st.one_of(texts, texts, texts, st.sampled_from(others)), max_size=30)
 
@@ -148,13 +158,32 @@ def _feeds(events: list[str], together: int) -> list[bytes]:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    events=_events(_RAW.map(_openai_text), _OPENAI_OTHERS),
+    events=_events(st.one_of(_RAW.map(_openai_text), _OBFUSCATED), _OPENAI_OTHERS),
     together=st.integers(1, 3),
     done=st.booleans(),
 )
 # A lone backslash escapes the closing quote: the string runs into the suffix.
 @example(events=[_openai_text("a"), _openai_text("b\\")], together=1, done=True)
 @example(events=[_openai_text("a"), _openai_text('b","x":"')], together=2, done=False)
+# A padding value that ends early or runs on: the rest is not the template's.
+@example(
+    events=[
+        _openai_text("a", obfuscation="p"),
+        _openai_text("b", obfuscation="q"),
+        _openai_text("c", obfuscation='x"'),
+    ],
+    together=1,
+    done=True,
+)
+@example(
+    events=[
+        _openai_text("a", obfuscation="p"),
+        _openai_text("b", obfuscation="q"),
+        _openai_text("c", obfuscation="x\\"),
+    ],
+    together=2,
+    done=False,
+)
 def test_openai_template_equals_general_path(events: list[str], together: int, done: bool) -> None:
     events = [_OPENAI_OTHERS[0], _openai_text("hi"), *events]
     if done:
@@ -197,6 +226,21 @@ def test_openai_text_chunks_skip_the_general_path() -> None:
     assert [e.text for e in outcome.of_type(TextDelta)] == words
     assert outcome.message.text == "".join(words)
     # The role chunk, the first text (opens the block), the one the template is learned from.
+    assert decoder.handled == 3
+
+
+def test_openai_padded_chunks_skip_the_general_path() -> None:
+    """OpenAI pads every chunk with a random ``obfuscation`` string: the template
+    leaves it a hole, so padded text chunks take it too (and ``raw`` keeps it)."""
+    words = [f" w{i}" for i in range(50)]
+    pads = [f"pad{i * 7919 % 1000}" + "x" * (i % 5) for i in range(50)]
+    events = [_OPENAI_OTHERS[0], *map(_openai_text, words, [_COMMON] * 50, pads)]
+    events.append("data: [DONE]\n\n")
+    decoder = _CountingOpenAI()
+    outcome = run(decoder, [e.encode() for e in events])
+    assert [e.text for e in outcome.of_type(TextDelta)] == words
+    raws = [raw for event, raw in outcome.events if isinstance(event, TextDelta)]
+    assert [raw["obfuscation"] for raw in raws] == pads
     assert decoder.handled == 3
 
 
