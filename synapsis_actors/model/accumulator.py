@@ -39,6 +39,11 @@ from .parts import Part, RawBlockPart, TextPart, ThinkingPart, ToolUsePart
 from .reply import AssistantMessage, StopReason, ToolCall, Usage
 
 _PREVIEW = 200
+#: Text and thinking deltas kept as separate strings before they are joined.
+_JOIN_EVERY = 64
+#: A run is joined only if it holds at most this many characters (short deltas,
+#: whose ~60 bytes of string object each outweigh their text).
+_JOIN_MAX = 64 * _JOIN_EVERY
 
 
 def parse_arguments(
@@ -65,11 +70,26 @@ def parse_arguments(
 class _Block:
     """One content block being assembled (mutable, internal)."""
 
-    __slots__ = ("call", "fields", "id", "initial", "kind", "name", "parts", "signature")
+    __slots__ = (
+        "call",
+        "fields",
+        "id",
+        "initial",
+        "join_at",
+        "joined",
+        "kind",
+        "name",
+        "parts",
+        "signature",
+    )
 
     def __init__(self, kind: str, id: str = "", name: str = "") -> None:
         self.kind = kind  # "text" | "thinking" | "redacted" | "tool" | "raw"
         self.parts: list[str] = []
+        # Text and thinking: parts[:joined] are runs of deltas already joined;
+        # past join_at parts the loose ones are joined too (see join_loose).
+        self.joined = 0
+        self.join_at = _JOIN_EVERY
         # "raw" blocks: string fragments per field, joined once in message().
         self.fields: dict[str, list[str]] | None = None
         self.signature: str | None = None
@@ -77,6 +97,26 @@ class _Block:
         self.name = name
         self.initial: dict[str, Any] | None = None
         self.call: ToolCall | None = None
+
+    def join_loose(self) -> None:
+        """Join the deltas appended since the last join into one string, if short.
+
+        A reply is mostly deltas of a few characters, each a string object of
+        about 60 bytes held for the whole stream; joined in runs they cost
+        their characters (each copied once more, never again). Long deltas
+        stay as they are: their objects cost little beside their text, and a
+        caller keeping them would hold the text twice.
+        """
+        parts = self.parts
+        joined = self.joined
+        loose = parts[joined:]
+        if sum(map(len, loose)) <= _JOIN_MAX:
+            parts[joined:] = ["".join(loose)]
+            joined += 1
+        else:
+            joined = len(parts)
+        self.joined = joined
+        self.join_at = joined + _JOIN_EVERY
 
 
 def _raw_part(block: _Block) -> RawBlockPart:
@@ -148,18 +188,25 @@ class Accumulator:
     def text(self, index: int, text: str) -> None:
         """Append ``text`` to block ``index`` (a new text block if there is none).
 
-        The hot path of every reply: one dict lookup and one append.
+        The hot path of every reply: one dict lookup, one append and one
+        comparison.
         """
         block = self._blocks.get(index)
         if block is None:
             block = self._blocks[index] = _Block("text")
-        block.parts.append(text)
+        parts = block.parts
+        parts.append(text)
+        if len(parts) > block.join_at:
+            block.join_loose()
 
     def thinking(self, index: int, text: str) -> None:
         block = self._blocks.get(index)
         if block is None:
             block = self._blocks[index] = _Block("thinking")
-        block.parts.append(text)
+        parts = block.parts
+        parts.append(text)
+        if len(parts) > block.join_at:
+            block.join_loose()
 
     def signature(self, index: int, signature: str) -> None:
         # A signature covers the whole block: the last one sent wins. On a

@@ -226,8 +226,11 @@ class StreamJob:
             return self._failed(failed.error)
         response, chunks, first = opened
         self.response = response
+        # Only _body keeps the first chunk, and only until it is decoded.
+        body = self._body(chunks, first)
+        del opened, first
         try:
-            return await self._body(chunks, first)
+            return await body
         finally:
             await response.close(finished=self.decoder is not None and self.decoder.complete)
 
@@ -409,11 +412,15 @@ class StreamJob:
         refresh_at = -_INF
         got_content = False
         chunk = first
+        del first  # freed once decoded (chunk is rebound to the next read)
         with trio.CancelScope(deadline=self.first_deadline) as limit:
             try:
                 while True:
                     if chunk:
                         out = feed(chunk)
+                        # Neither the bytes nor the events stay referenced here
+                        # while the next read waits: the caller frees each event.
+                        chunk = b""
                         if out:
                             # Sent without a checkpoint while the channel has room.
                             pending = iter(out)
@@ -436,6 +443,7 @@ class StreamJob:
                                 if not got_content:
                                     got_content = True
                                     self._first_event()
+                        del out
                         if decoder.error is not None:
                             # An error event came with other events in this chunk:
                             # they are delivered, now the error ends the stream.

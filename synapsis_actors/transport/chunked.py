@@ -166,8 +166,13 @@ class ChunkedBody:
         if self.done:
             raise StopAsyncIteration
         parser = self._parser
-        if self._leftover:
-            data, self._leftover = self._leftover, b""
+        # What h11 read past the headers (up to 64 KiB) is parsed READ_SIZE bytes
+        # at a time, like the socket's reads: all of it at once would have the
+        # stream decode and hold several hundred events before the caller got
+        # the first of them.
+        while self._leftover and parser.tail is None:
+            data = self._leftover[:READ_SIZE]
+            self._leftover = self._leftover[READ_SIZE:]
             out = parser.feed(data)
             if out:
                 return out
@@ -181,7 +186,8 @@ class ChunkedBody:
             out = parser.feed(data)
             if out:
                 return out
-        await self._finish(parser.tail)
+        tail, self._leftover = parser.tail + self._leftover, b""
+        await self._finish(tail)
         raise StopAsyncIteration
 
     async def _read(self) -> bytes:

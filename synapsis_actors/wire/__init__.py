@@ -10,7 +10,6 @@ import functools
 
 from ..model.config import ProviderConfig
 from .anthropic import AnthropicProvider
-from .gemini import GeminiProvider
 from .openai import OpenAIProvider
 from .profiles import PROFILES
 from .protocol import Provider
@@ -22,6 +21,9 @@ def _provider_for_kind(kind: str) -> Provider:
     if profile.wire == "anthropic":
         return AnthropicProvider(profile)
     if profile.wire == "gemini":
+        # Imported on first use: it brings cattrs, which no other wire needs.
+        from .gemini import GeminiProvider
+
         return GeminiProvider(profile)
     return OpenAIProvider(profile)
 

@@ -357,6 +357,7 @@ class AnthropicDecoder(JsonEventDecoder):
                 if type(text) is str:
                     self._acc.text(index, text)
                     out.append(text_delta(index, text))
+                    self._fast = (text, index)
                     return
         handler = _HANDLERS.get(kind)
         if handler is not None:
@@ -366,6 +367,15 @@ class AnthropicDecoder(JsonEventDecoder):
             self._error_event(obj, out)
         else:
             out.append(RawEvent(kind if isinstance(kind, str) else name))
+
+    # The text template (decoder.py): the deltas the fast path above takes,
+    # of one block (the index is part of the template).
+    _text_path = ("delta", "text")
+
+    def _template_text(self, text: str, context: Any, out: list[Event]) -> bool:
+        self._acc.text(context, text)
+        out.append(text_delta(context, text))
+        return True
 
     # -------------------------------------------------------- message events
 

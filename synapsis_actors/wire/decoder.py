@@ -16,6 +16,22 @@ common to all formats:
   ``feed`` or ``close`` (and is visible at once as ``decoder.error``), so a
   caller never loses the deltas that preceded it;
 * after the terminal event (``complete``), further bytes are ignored.
+
+Text template: most events of a reply are the same JSON but for the text
+of one delta (OpenAI repeats id, model, created and more in every chunk).
+When a subclass's handler took its text fast path it sets ``_fast`` to the
+text (and what else the template implies, such as the block index); the
+event's JSON is then cut around that text into a prefix and a suffix, kept
+only once proven: the same JSON with another text in that place parses to
+the same object but for the string at ``_text_path``. A later event of the
+same name made of that prefix, one valid JSON string and that suffix is then
+the same event with that string: its text goes to ``_template_text`` without
+``json.loads`` (which would build the whole object again). Anything else (an
+escape that does not decode, a different id, another shape) takes the
+general path, so the result and the errors are those of the general path.
+A subclass may name one top-level string member its handler never reads
+(``_free_member``: OpenAI's per-chunk random ``obfuscation``); when it closes
+the object, its value is a second hole of the template, proven the same way.
 """
 
 import json
@@ -31,6 +47,12 @@ _PREVIEW = 200
 _RAW_DECODE = json.JSONDecoder().raw_decode
 _JSON_SPACE = " \t\n\r"
 _INVALID = object()
+# json's own (C) string scanner, strict (no control characters), as json.loads uses.
+_SCANSTRING: Any = json.decoder.scanstring  # type: ignore[attr-defined]
+# Templates learned in a row without one being used: then the stream's
+# events differ in more than the text (usage on every chunk, say) and
+# learning stops costing a second parse per event.
+_TEMPLATE_TRIES = 4
 
 
 def _loads_strict(data: str) -> Any:
@@ -61,6 +83,15 @@ class JsonEventDecoder:
         #: A plain attribute, not a property: the stream task reads it per chunk.
         self.error: ProviderError | None = None
         self._message: AssistantMessage | None = None
+        # The text template (see the module docstring): the SSE event name, the
+        # JSON up to and including the text's opening quote, from its closing
+        # quote on (to the free member's opening quote if there is one), what
+        # follows the free member's value (None: no free member), and the
+        # subclass's context. ``_handle`` sets ``_fast`` to (text, context)
+        # when it took its text fast path.
+        self._tpl: tuple[str, str, str, str | None, Any] | None = None
+        self._tpl_tries = _TEMPLATE_TRIES
+        self._fast: tuple[str, Any] | None = None
 
     # ------------------------------------------------------------ protocol
 
@@ -128,6 +159,50 @@ class JsonEventDecoder:
         """End of body without a terminal event: flush or set an error."""
         raise NotImplementedError
 
+    #: Where ``_handle``'s text fast path reads the text it sets ``_fast`` to
+    #: (None: the subclass has no text template).
+    _text_path: tuple[str | int, ...] | None = None
+    #: A top-level string member ``_handle`` never reads (see the module docstring).
+    _free_member: str | None = None
+
+    def _template_text(self, text: str, context: Any, out: list[Event]) -> bool:
+        """Handle an event of the learned template with ``text`` as ``_handle``'s text
+        fast path would; False (nothing done) when the decoder's state rules that out."""
+        raise NotImplementedError
+
+    def _learn(self, name: str, data: str, obj: dict[str, Any], fast: tuple[str, Any]) -> None:
+        """Keep ``data`` cut around ``text`` as the template, if proven (module docstring)."""
+        path = self._text_path
+        if path is None:
+            return
+        self._tpl_tries -= 1
+        text, context = fast
+        quoted = f'"{text}"'
+        at = data.rfind(quoted)
+        if at < 0:
+            return  # the text is escaped in the JSON: learn from another event
+        prefix, suffix = data[: at + 1], data[at + len(quoted) - 1 :]
+        probe = "?" if text != "?" else "!"
+        expected = _with(obj, path, probe)
+        close = None
+        free = self._free_member
+        value = obj.get(free) if free is not None else None
+        if type(value) is str:
+            # The free member's value is the second hole: cut around it too.
+            member = f'"{free}":"{value}"'
+            cut = suffix.rfind(member)
+            if cut > 0:
+                close = suffix[cut + len(member) - 1 :]
+                suffix = suffix[: cut + len(member) - len(value) - 1]
+                free_probe = "?" if value != "?" else "!"
+                if expected is not _INVALID:
+                    expected = {**expected, free: free_probe}
+                probe_text = prefix + probe + suffix + free_probe + close
+        if close is None:
+            probe_text = prefix + probe + suffix
+        if expected is not _INVALID and _loads_strict(probe_text) == expected:
+            self._tpl = (name, prefix, suffix, close, context)
+
     def _fail(self, error: ProviderError) -> None:
         if error.provider is None:
             error.provider = self._provider
@@ -147,11 +222,20 @@ class JsonEventDecoder:
         raw_decode = _RAW_DECODE
         handle = self._handle
         sentinel = self.sentinel
+        tpl = self._tpl
         for name, data, _id, _retry in events:
             if data == sentinel:
                 self._on_sentinel(emitted)
                 out.extend(lazy_chunk(ref, event, None) for event in emitted)
                 break
+            if tpl is not None and name == tpl[0] and data.startswith(tpl[1]):
+                text = _template_match(data, tpl)
+                if text and self._template_text(text, tpl[4], emitted):
+                    self._tpl_tries = _TEMPLATE_TRIES
+                    for event in emitted:
+                        out.append(lazy_chunk(ref, event, data))
+                    emitted.clear()
+                    continue
             # raw_decode skips json.loads' two whitespace regex matches; only
             # padding after the value (Anthropic pads its JSON) is checked here.
             try:
@@ -188,8 +272,44 @@ class JsonEventDecoder:
             for event in emitted:
                 out.append(lazy_chunk(ref, event, data))
             emitted.clear()
+            if self._fast is not None:
+                if self._tpl_tries > 0 and self.error is None:
+                    self._learn(name, data, obj, self._fast)
+                    tpl = self._tpl
+                self._fast = None
             if self.error is not None or self._complete:
                 break
         if self.error is not None and not out:
             raise self.error
         return out
+
+
+def _template_match(data: str, tpl: tuple[str, str, str, str | None, Any]) -> str | None:
+    """The text of ``data`` if it is an event of template ``tpl`` (it starts with
+    the prefix), else None: one valid JSON string in each hole, the rest as cut."""
+    _name, prefix, suffix, close, _context = tpl
+    try:
+        text, end = _SCANSTRING(data, len(prefix))
+        if close is None:
+            return text if end == len(data) - len(suffix) + 1 and data.endswith(suffix) else None
+        if not data.startswith(suffix, end - 1):
+            return None
+        _value, end = _SCANSTRING(data, end - 1 + len(suffix))
+    except ValueError:  # no valid string there: the general path says why
+        return None
+    return text if end == len(data) - len(close) + 1 and data.endswith(close) else None
+
+
+def _with(obj: Any, path: tuple[str | int, ...], value: str) -> Any:
+    """A copy of ``obj`` with ``value`` at ``path`` (containers on the path copied),
+    or ``_INVALID`` where the path does not lead to a string."""
+    if not path:
+        return value if type(obj) is str else _INVALID
+    key, rest = path[0], path[1:]
+    if type(obj) is dict and type(key) is str and key in obj:
+        inner = _with(obj[key], rest, value)
+        return _INVALID if inner is _INVALID else {**obj, key: inner}
+    if type(obj) is list and type(key) is int and 0 <= key < len(obj):
+        inner = _with(obj[key], rest, value)
+        return _INVALID if inner is _INVALID else [*obj[:key], inner, *obj[key + 1 :]]
+    return _INVALID

@@ -582,6 +582,7 @@ class OpenAIDecoder(JsonEventDecoder):
                 if text and type(text) is str:
                     main.acc.text(main.cur_index, text)
                     out.append(text_delta(main.cur_index, text))
+                    self._fast = (text, None)
                     return
         before = len(out)
         if not self._started and (choices or obj.get("id")):
@@ -614,6 +615,19 @@ class OpenAIDecoder(JsonEventDecoder):
             out.append(UsageUpdate(self._usage(found)))
         if len(out) == before:
             out.append(_RAW_CHUNK)
+
+    # The text template (decoder.py): the chunks the fast path above takes.
+    _text_path = ("choices", 0, "delta", "content")
+    # Random padding OpenAI adds to every chunk; nothing here reads it.
+    _free_member = "obfuscation"
+
+    def _template_text(self, text: str, context: Any, out: list[Event]) -> bool:
+        main = self._main
+        if main.cur != "text":  # the fast path above needs a text block open
+            return False
+        main.acc.text(main.cur_index, text)
+        out.append(text_delta(main.cur_index, text))
+        return True
 
     def _usage(self, usage: dict[str, Any]) -> Usage:
         # Cumulative (vLLM sends it on every chunk): replace, never add.

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 import synapsis_actors as sa
 from synapsis_actors.transport.chunked import (
     MAX_SIZE_LINE,
+    READ_SIZE,
     ChunkedBody,
     ChunkParser,
     open_chunked_body,
@@ -317,6 +318,29 @@ async def test_bytes_that_came_with_the_headers_are_not_lost() -> None:
         http.stream("GET", server.url) as response,
     ):
         assert (await read_all(response))[1] == b"a" * 10 + b"b" * 3
+
+
+async def test_what_came_with_the_headers_is_parsed_a_read_at_a_time() -> None:
+    """httpcore's first read (64 KiB) may hold much of the body: it is handed on in
+    READ_SIZE pieces, as reads of the socket are, so a stream never decodes (and
+    holds) all of it at once. Here (the whole body comes in that first read on
+    loopback) the last chunk ends the second piece and its trailer is in the
+    third: h11 still gets both and the connection is reused."""
+    chunks = [bytes([65 + i % 26]) * 100 for i in range(309)] + [b"tail!!"]
+    body = encode(chunks, trailers=[("x-done", "yes")])
+    assert body.index(b"0\r\nx-done") == 2 * READ_SIZE - 3  # the layout described
+    async with raw_server([HEAD + body], [HEAD + b"2\r\nok\r\n0\r\n\r\n"]) as server:
+        async with client() as http:
+            async with http.stream("GET", server.url) as response:
+                chunked = open_chunked_body(response)
+                assert chunked is not None
+                parts = [part async for part in chunked]
+                assert b"".join(parts) == b"".join(chunks)
+                assert max(len(p) for p in parts) <= READ_SIZE
+                assert chunked.done
+            async with http.stream("GET", server.url) as response:
+                assert (await read_all(response))[1] == b"ok"
+        assert server.connections == 1
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ stream down.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from importlib import metadata
 
@@ -29,6 +30,14 @@ def test_installed_versions_are_the_ones_the_fast_paths_were_written_for() -> No
     # The private classes the takeover checks for are where they were.
     assert _h11_private._CHUNKED_READER is not None, f"h11 {installed['h11']}: no ChunkedReader"
     assert _httpcore_private._HTTP11 is not None, f"httpcore {installed['httpcore']} layout"
+
+
+def test_the_versions_checked_are_the_installed_distributions() -> None:
+    """The check reads each module's ``__version__`` (no importlib.metadata at run
+    time): it must be what the installed distribution says."""
+    for name in fast_paths.SUPPORTED:
+        module = importlib.import_module(name)
+        assert module.__version__ == metadata.version(name), name
 
 
 def test_a_version_outside_the_range_is_named_and_turns_the_fast_paths_off(

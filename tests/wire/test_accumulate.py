@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import attrs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from synapsis_actors.model.accumulator import Accumulator, parse_arguments
 from synapsis_actors.model.events import (
@@ -103,3 +105,45 @@ def test_linear_assembly_of_a_large_call() -> None:
     call = acc.tool_end(0)
     assert call.input is not None
     assert len(call.input["items"]) == 200_001
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["text", "thinking"]), st.integers(0, 2), st.text(max_size=3)),
+        min_size=200,
+        max_size=600,
+    )
+)
+def test_long_runs_of_deltas_are_joined_without_changing_the_reply(
+    deltas: list[tuple[str, int, str]],
+) -> None:
+    """Deltas are joined in runs as they come (to hold characters, not one string
+    object each): the reply is the one of each block's text in one delta, and a
+    block never holds more than a run of loose deltas."""
+    acc = Accumulator()
+    kinds: dict[int, str] = {}
+    texts: dict[int, list[str]] = {}
+    for kind, index, text in deltas:
+        kind = kinds.setdefault(index, kind)  # a block keeps the kind it started with
+        getattr(acc, kind)(index, text)
+        texts.setdefault(index, []).append(text)
+    whole = Accumulator()
+    for index, kind in kinds.items():
+        getattr(whole, kind)(index, "".join(texts[index]))
+    assert acc.message() == whole.message()
+    for index, parts in texts.items():
+        held = len(acc._blocks[index].parts)  # the accumulator's own list
+        assert held <= len(parts) // 64 + 65
+
+
+def test_long_deltas_are_kept_as_they_came() -> None:
+    """Joining copies: deltas of 4 KiB are held as the very objects the caller got."""
+    acc = Accumulator()
+    deltas = [f"{i:04d}" + "x" * 4096 for i in range(200)]
+    for delta in deltas:
+        acc.text(0, delta)
+    assert acc.message().text == "".join(deltas)
+    held = acc._blocks[0].parts  # the accumulator's own list
+    assert len(held) == len(deltas)
+    assert all(a is b for a, b in zip(held, deltas, strict=True))
