@@ -12,7 +12,6 @@ provider needs these.
 
 from __future__ import annotations
 
-import re
 from importlib import metadata
 from typing import Any
 
@@ -20,16 +19,13 @@ from typing import Any
 SUPPORTED: tuple[str, str] = ("0.17", "0.19")
 
 
-def _parse(version: str) -> tuple[int, ...]:
-    numbers = re.match(r"\d+(?:\.\d+)*", version)
-    return tuple(int(p) for p in numbers[0].split(".")) if numbers else ()
-
-
 def version_problem() -> str | None:
     """A sentence naming the installed hypercorn when it lies outside :data:`SUPPORTED`."""
+    from packaging.specifiers import SpecifierSet
+
     found = metadata.version("hypercorn")
     low, high = SUPPORTED
-    if _parse(low) <= _parse(found) < _parse(high):
+    if SpecifierSet(f">={low},<{high}").contains(found, prereleases=True):
         return None
     return (
         f"hypercorn {found} is outside the versions the embedded server was written for "

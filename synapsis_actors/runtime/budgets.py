@@ -32,8 +32,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import urllib.parse
-import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -643,7 +643,9 @@ async def admit(
     it has room) as soon as that room lies beyond ``timeout`` seconds from
     the call: waiting longer could only fail later.
     """
-    lease = uuid.uuid4().hex
+    # 128 random bits name this request's lease (uuid4 carries 122; its module
+    # costs the import of budgets 7 ms for nothing else).
+    lease = os.urandom(16).hex()
     now = trio.current_time()
     deadline = math.inf if timeout is None else now + timeout
     gate = _gate(store, key)

@@ -29,7 +29,6 @@ import functools
 import importlib
 import logging
 import os
-import re
 
 _log = logging.getLogger(__name__)
 
@@ -47,13 +46,10 @@ SUPPORTED: dict[str, tuple[str, str]] = {
 }
 
 
-def _parse(version: str) -> tuple[int, ...]:
-    numbers = re.match(r"\d+(?:\.\d+)*", version)
-    return tuple(int(p) for p in numbers[0].split(".")) if numbers else ()
-
-
 def version_problems() -> list[str]:
     """One sentence per installed library outside :data:`SUPPORTED` (empty: all match)."""
+    from packaging.specifiers import SpecifierSet
+
     problems = []
     for name, (low, high) in SUPPORTED.items():
         try:
@@ -63,7 +59,7 @@ def version_problems() -> list[str]:
         except ImportError:
             problems.append(f"{name} is not installed")
             continue
-        if not _parse(low) <= _parse(found) < _parse(high):
+        if not SpecifierSet(f">={low},<{high}").contains(found, prereleases=True):
             problems.append(
                 f"{name} {found} is outside the versions the fast paths were written for "
                 f"(>={low},<{high})"

@@ -307,10 +307,22 @@ async def test_a_client_that_stops_reading_stalls_the_server_by_backpressure(
 
 
 def test_installed_hypercorn_is_the_one_the_embedded_server_was_written_for() -> None:
-    from importlib import metadata
-
     from synapsis_actors.embedded import _hypercorn_private
 
     problem = _hypercorn_private.version_problem()
     assert problem is None, problem
-    assert _hypercorn_private._parse(metadata.version("hypercorn")) >= (0, 17)
+
+
+def test_hypercorn_outside_the_supported_range_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import metadata
+
+    from synapsis_actors.embedded import _hypercorn_private
+
+    monkeypatch.setattr(_hypercorn_private, "SUPPORTED", ("0.1", "0.2"))
+    found = metadata.version("hypercorn")
+    assert _hypercorn_private.version_problem() == (
+        f"hypercorn {found} is outside the versions the embedded server was written for "
+        "(>=0.1,<0.2)"
+    )
