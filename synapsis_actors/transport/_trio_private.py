@@ -89,9 +89,12 @@ def draining_receive(stream: object) -> Receive | None:
     own record), so each event would cost its own wakeup and parse; and each
     call takes a lock with a scheduling round and meets OpenSSL's "want read"
     exception before it reads the socket. Once the handshake is done, this
-    one reads the socket itself (holding the SSLStream's transport-read lock,
-    as trio does) and decrypts every complete record received, stopping at
-    the first incomplete one. Anything else goes to trio's own
+    one first returns what is already buffered (trio's own reads leave
+    records behind, and they may be the last the peer sends); only with
+    nothing whole buffered does it read the socket itself (holding the
+    SSLStream's transport-read lock, as trio does). Either way it decrypts
+    every complete record received, up to ``max_bytes``, stopping at the
+    first incomplete one. Anything else goes to trio's own
     ``receive_some``, for good once anything but "want read" came up: the
     handshake, a record still incomplete after a read, the end of the stream
     (trio reports it), an alert or close_notify, a send OpenSSL asks for (a
@@ -118,14 +121,16 @@ def draining_receive(stream: object) -> Receive | None:
         else transport.receive_some
     )
     read = ssl_object.read
+    # Decrypted bytes OpenSSL holds from a record larger than an earlier read asked for.
+    decrypted = ssl_object.pending
     want_read = ssl.SSLWantReadError
     trio_only = False
 
-    def decrypt(max_bytes: int, parts: list[bytes]) -> bool:
-        """Decrypt the complete records buffered into ``parts``; False if trio must take over."""
-        while incoming.pending and not outgoing.pending:  # a send first: trio's job
-            try:
-                more = read(max_bytes)
+    def decrypt(budget: int, parts: list[bytes]) -> bool:
+        """Decrypt what is buffered into ``parts``, up to ``budget`` bytes; False: trio's turn."""
+        while budget > 0 and (incoming.pending or decrypted()) and not outgoing.pending:
+            try:  # (the loop stops at a send OpenSSL asks for: trio sends it)
+                more = read(budget)
             except want_read:  # an incomplete record: the next read completes it
                 return True
             except ssl.SSLError:  # an alert, close_notify: trio reports it
@@ -133,6 +138,7 @@ def draining_receive(stream: object) -> Receive | None:
             if not more:
                 return False
             parts.append(more)
+            budget -= len(more)
         return True
 
     async def receive_some(max_bytes: int) -> bytes:
@@ -146,6 +152,14 @@ def draining_receive(stream: object) -> Receive | None:
         ):
             return await _trio_read(max_bytes)
         parts: list[bytes] = []
+        if incoming.pending or decrypted():
+            # What an earlier read left (trio's own reads decrypt one record and
+            # leave the rest): it may be all the peer sends, so never wait first.
+            trio_only = not decrypt(max_bytes, parts)
+            if parts:
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+            if trio_only:
+                return await _trio_read(max_bytes)
         recv_lock.acquire_nowait()
         try:
             raw = await read_socket(_READ_SIZE)
@@ -166,10 +180,10 @@ def draining_receive(stream: object) -> Receive | None:
 
     async def _trio_read(max_bytes: int) -> bytes:
         data = await receive(max_bytes)
-        if not data or not incoming.pending:
+        if not data or not (incoming.pending or decrypted()):
             return data
         parts = [data]
-        decrypt(max_bytes, parts)
+        decrypt(max_bytes - len(data), parts)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     return receive_some

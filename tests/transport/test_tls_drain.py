@@ -391,3 +391,45 @@ async def test_a_failed_tls_send_breaks_the_stream_as_trios_does(
     trios = await _send_until_broken(False, server_ssl, client_ssl)
     ours = await _send_until_broken(True, server_ssl, client_ssl)
     assert ours == trios == ["BrokenResourceError", "then BrokenResourceError"]
+
+
+async def test_records_trio_left_buffered_come_first_without_waiting_for_the_socket(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    # httpcore reads the response head through trio's own receive_some, which
+    # decrypts one record and leaves the rest in the incoming buffer. When the
+    # server has sent the whole response, nothing more will arrive: the draining
+    # read must return what is buffered, not wait on the socket for more.
+    server, client = await _tls_pair(server_ssl, client_ssl)
+    receive = _trio_private.draining_receive(client)
+    assert receive is not None
+    await _all_sent(server, then_close=False)
+    await trio.sleep(0.05)
+    assert await client.receive_some(65536) == RECORDS[0]  # trio's own: one record
+    with trio.fail_after(5):
+        rest = await receive(65536)
+    assert rest == b"".join(RECORDS[1:])
+    await server.aclose()
+    await client.aclose()
+
+
+async def test_plaintext_larger_than_one_read_is_all_returned_without_the_socket(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
+) -> None:
+    # One record holds more than the reader asks for: OpenSSL keeps the rest
+    # decrypted inside the SSL object (the incoming buffer is then empty), and
+    # the next read returns it without waiting for the socket.
+    server, client = await _tls_pair(server_ssl, client_ssl)
+    receive = _trio_private.draining_receive(client)
+    assert receive is not None
+    record = bytes(range(256)) * 40  # 10,240 bytes: one TLS record
+    await server.send_all(record)
+    await trio.sleep(0.05)
+    got = [await receive(4096)]
+    with trio.fail_after(5):
+        while sum(map(len, got)) < len(record):
+            got.append(await receive(4096))
+    assert b"".join(got) == record
+    assert all(len(part) <= 4096 for part in got)
+    await server.aclose()
+    await client.aclose()
