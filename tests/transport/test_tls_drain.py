@@ -48,6 +48,12 @@ async def _tls_pair(
     return server, client
 
 
+def _draining(stream: object) -> Callable[[int], Awaitable[bytes]]:
+    receive = _trio_private.draining_receive(stream)
+    assert receive is not None
+    return receive
+
+
 async def _all_sent(server: trio.SSLStream[trio.SocketStream], then_close: bool) -> None:
     for record in RECORDS:
         await server.send_all(record)  # one TLS record each
@@ -78,8 +84,7 @@ async def test_one_draining_read_returns_every_record_received(
     server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
 ) -> None:
     server, client = await _tls_pair(server_ssl, client_ssl)
-    receive = _trio_private.draining_receive(client)
-    assert receive is not None
+    receive = _draining(client)
     await _all_sent(server, then_close=False)
     await trio.sleep(0.05)
     first = await receive(65536)
@@ -95,8 +100,7 @@ async def test_close_notify_behind_the_data_still_ends_the_stream(
     # The close_notify arrives in the same read as the last records: the data
     # comes first, then the end of the stream, never an error or a hang.
     server, client = await _tls_pair(server_ssl, client_ssl)
-    receive = _trio_private.draining_receive(client)
-    assert receive is not None
+    receive = _draining(client)
     await _all_sent(server, then_close=True)
     await trio.sleep(0.05)
     with trio.fail_after(5):
@@ -194,8 +198,7 @@ async def test_records_cut_anywhere_across_socket_reads_arrive_whole_and_in_orde
     # decoded once it is complete, never lost or reordered.
     payloads = [b"x" * size + b"|%d" % i for i, size in enumerate((1, 5000, 16000, 3, 700))]
     server, client = await _raw_pair(server_ssl, client_ssl)
-    receive = _trio_private.draining_receive(client)
-    assert receive is not None
+    receive = _draining(client)
     wire = server.records(payloads)
     cuts = [2, 7, 5006, 5040, 9000, 21000, len(wire) - 1, len(wire)]
     got = b""
@@ -256,8 +259,7 @@ async def _tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
 
 async def test_a_socket_read_waits_first_and_gets_what_arrives() -> None:
     server, client = await _tcp_pair()
-    receive = _trio_private.draining_receive(client)
-    assert receive is not None
+    receive = _draining(client)
     assert receive != client.receive_some
     async with trio.open_nursery() as nursery:
         got: list[bytes] = []
@@ -401,8 +403,7 @@ async def test_records_trio_left_buffered_come_first_without_waiting_for_the_soc
     # server has sent the whole response, nothing more will arrive: the draining
     # read must return what is buffered, not wait on the socket for more.
     server, client = await _tls_pair(server_ssl, client_ssl)
-    receive = _trio_private.draining_receive(client)
-    assert receive is not None
+    receive = _draining(client)
     await _all_sent(server, then_close=False)
     await trio.sleep(0.05)
     assert await client.receive_some(65536) == RECORDS[0]  # trio's own: one record
@@ -420,8 +421,7 @@ async def test_plaintext_larger_than_one_read_is_all_returned_without_the_socket
     # decrypted inside the SSL object (the incoming buffer is then empty), and
     # the next read returns it without waiting for the socket.
     server, client = await _tls_pair(server_ssl, client_ssl)
-    receive = _trio_private.draining_receive(client)
-    assert receive is not None
+    receive = _draining(client)
     record = bytes(range(256)) * 40  # 10,240 bytes: one TLS record
     await server.send_all(record)
     await trio.sleep(0.05)
