@@ -508,30 +508,42 @@ def _transport_section(
     return lines, values
 
 
-#: The decision the comparison below supports, filled in with this run's medians.
+#: The decision the comparison below supports, filled in with this run's medians
+#: (the comparing words, too: ``{cpu}``, ``{sus}``, ``{cancel}``).
 HTTPS_DEFAULT = (
     "**Decision: HTTP/2 stays the default for https** (`ProviderConfig.http2=True`; a "
     "server that only speaks HTTP/1.1 is still served over HTTP/1.1, by ALPN). HTTP/2 "
-    "costs more CPU per event ({burst_h2} against {burst_h1} in the burst, {conc_h2} "
+    "costs {cpu} CPU per event ({burst_h2} against {burst_h1} in the burst, {conc_h2} "
     "against {conc_h1} with 100 streams: h2 parses and runs its state machine per DATA "
-    "frame, and a provider sends one frame per event); one core sustains {sus_h2} paced "
-    "streams against {sus_h1}, and everything that grows with the "
+    "frame, and a provider sends one frame per event) and one core sustains {sus} paced "
+    "streams ({sus_n_h2} against {sus_n_h1}), but everything that grows with the "
     "number of streams is cheaper: 1,000 streams hold {conn_h2} connections instead of "
     "{conn_h1} (TCP and TLS handshakes, sockets, the provider's per-connection limits), "
-    "peak RSS {rss_h2} against {rss_h1}, the server sees a cancel sooner (p99 {cancel_h2} "
-    "against {cancel_h1}), and a cancel does not cost the next request a new connection "
-    "({next_h2} against {next_h1} here, on loopback; on a real network HTTP/1.1 adds the "
-    "round trips of a TCP and a TLS handshake after every cancel). Choose `http2=False` "
-    "for a few long bursts on a fast, near network, or when a provider's HTTP/2 front end "
-    "misbehaves. First decided on the run of 2026-12-07; the numbers are this run's."
+    "and peak RSS is {rss_h2} against {rss_h1}; the server sees a cancel {cancel} (p99 "
+    "{cancel_h2} against {cancel_h1}), and a cancel does not cost the next request a new "
+    "connection ({next_h2} against {next_h1} here, on loopback; on a real network HTTP/1.1 "
+    "adds the round trips of a TCP and a TLS handshake after every cancel). Choose "
+    "`http2=False` for a few long bursts on a fast, near network, or when a provider's "
+    "HTTP/2 front end misbehaves. First decided on the run of 2026-12-07; the numbers "
+    "and the comparing words are this run's."
 )
+
+
+def _compare(h2: float | None, h1: float | None, words: tuple[str, str, str]) -> str:
+    """``words`` = (HTTP/2 lower, about equal (within 5 %), HTTP/2 higher); "?" without both."""
+    if h2 is None or h1 is None or not h1:
+        return "?"
+    ratio = h2 / h1
+    return words[0] if ratio < 0.95 else words[2] if ratio > 1.05 else words[1]
 
 
 def _https_default(records: list[dict[str, Any]]) -> list[str]:
     """Our client over HTTP/1.1 + TLS against HTTP/2: the numbers behind the https default."""
     rows: list[list[str]] = []
 
-    def cell(transport: str, scenario: str, key: str, unit: str) -> str:
+    values: dict[str, float | None] = {}
+
+    def median(transport: str, scenario: str, key: str) -> float | None:
         got = [
             float(r["result"][key])
             for r in records
@@ -542,7 +554,10 @@ def _https_default(records: list[dict[str, Any]]) -> list[str]:
             and complete(r["result"])
             and key in r["result"]
         ]
-        return f"{fmt(statistics.median(got), unit)} {unit}".strip() if got else "—"
+        return statistics.median(got) if got else None
+
+    def cell(value: float | None, unit: str) -> str:
+        return "—" if value is None else f"{fmt(value, unit)} {unit}".strip()
 
     def connections(transport: str) -> str:
         got = [
@@ -564,9 +579,18 @@ def _https_default(records: list[dict[str, Any]]) -> list[str]:
         ("cancel", "cancel seen by the server, p99 (1,000 streams open)", "cancel", "p99_ms", "ms"),
         ("next", "next request after a cancel, p50", "recancel", "next_request_ms", "ms"),
     ):
-        cells[name + "_h1"] = cell("tls", scenario, key, unit)
-        cells[name + "_h2"] = cell("h2", scenario, key, unit)
+        for proto, transport in (("_h1", "tls"), ("_h2", "h2")):
+            values[name + proto] = median(transport, scenario, key)
+            cells[name + proto] = cell(values[name + proto], unit)
         rows.append([title, cells[name + "_h1"], cells[name + "_h2"]])
+    for proto in ("_h1", "_h2"):
+        got = values["sus" + proto]
+        cells["sus_n" + proto] = "—" if got is None else f"{got:,.0f}"
+    cells["cpu"] = _compare(values["burst_h2"], values["burst_h1"], ("less", "as much", "more"))
+    cells["sus"] = _compare(values["sus_h2"], values["sus_h1"], ("fewer", "as many", "more"))
+    cells["cancel"] = _compare(
+        values["cancel_h2"], values["cancel_h1"], ("sooner", "as soon", "later")
+    )
     cells["conn_h1"], cells["conn_h2"] = connections("tls"), connections("h2")
     rows.insert(
         4,

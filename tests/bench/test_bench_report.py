@@ -78,3 +78,39 @@ def test_paired_ratio_uses_only_repetitions_where_both_clients_have_a_value() ->
     assert measured == "1.75x (1.33x)"
     assert ok is False
     assert bench_report.paired_ratio(by_rep, key, ("x", "y", "z", "w")) is None
+
+
+def _https_record(transport: str, scenario: str, result: dict[str, Any]) -> dict[str, Any]:
+    base = {"ok": True, "done": 1, "streams": 1, "events": 1, "expected_events": 1}
+    return {
+        "rep": 0,
+        "client": "synapsis",
+        "transport": transport,
+        "scenario": scenario,
+        "shape": "anthropic",
+        "result": base | result,
+    }
+
+
+def _https_records(cancel_h1: float, cancel_h2: float) -> list[dict[str, Any]]:
+    return [
+        _https_record("tls", "burst", {"cpu_us_per_event": 10.0}),
+        _https_record("h2", "burst", {"cpu_us_per_event": 40.0}),
+        _https_record("tls", "sustained", {"max_streams": 150}),
+        _https_record("h2", "sustained", {"max_streams": 100}),
+        _https_record("tls", "cancel", {"p99_ms": cancel_h1}),
+        _https_record("h2", "cancel", {"p99_ms": cancel_h2}),
+    ]
+
+
+def test_the_https_decision_words_follow_this_runs_numbers() -> None:
+    # The decision's sentence is a template: its comparing words must say what
+    # the numbers beside them say, whichever way a run came out.
+    later = "\n".join(bench_report._https_default(_https_records(1.0, 2.0)))
+    assert "costs more CPU per event (40.0 us against 10.0 us in the burst" in later
+    assert "one core sustains fewer paced streams (100 against 150)" in later
+    assert "the server sees a cancel later (p99 2.00 ms against 1.00 ms)" in later
+    sooner = "\n".join(bench_report._https_default(_https_records(2.0, 1.0)))
+    assert "the server sees a cancel sooner (p99 1.00 ms against 2.00 ms)" in sooner
+    same = "\n".join(bench_report._https_default(_https_records(2.0, 2.04)))
+    assert "the server sees a cancel as soon (p99" in same
