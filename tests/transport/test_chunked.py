@@ -188,6 +188,18 @@ def test_bad_framing_is_an_error_that_quotes_the_bytes(body: bytes, says: str) -
     assert says in str(caught.value)
 
 
+def test_size_lines_seen_before_are_still_checked_as_h11_would() -> None:
+    # Sizes are remembered per size line once validated; an invalid line is
+    # never remembered, so it fails every time, and a line that only looks
+    # like a remembered one (another case, an extension, a sign) is parsed anew.
+    for _ in range(2):
+        assert ChunkParser().feed(b"5\r\nhello\r\nA\r\n0123456789\r\n") == (b"hello0123456789")
+        assert ChunkParser().feed(b"a;x=1\r\n0123456789\r\n") == b"0123456789"
+        for bad in (b"+5\r\nhello\r\n", b"5 x\r\nhello\r\n", b"0x5\r\nhello\r\n"):
+            with pytest.raises(httpx.RemoteProtocolError, match="illegal chunk header"):
+                ChunkParser().feed(bad)
+
+
 def test_an_endless_size_line_is_refused() -> None:
     parser = ChunkParser()
     assert parser.feed(b"1" * MAX_SIZE_LINE) == b""  # still could be a size line
