@@ -698,6 +698,34 @@ class Ladder:
             )
 
 
+class GcWatch:
+    """The garbage collector's pauses during a section: (generation, start, ms) each.
+
+    A full (generation 2) collection traverses every tracked object of the
+    process, the imported packages' included: tens of ms here, long enough to
+    fail a sustained step by itself when it lands in the counted window. The
+    ladder reports them so a failed step says whether one did.
+    """
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float, float]] = []
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if phase == "start":
+            self._start = now
+        else:
+            self.pauses.append((info["generation"], self._start, (now - self._start) * 1000))
+
+    def __enter__(self) -> GcWatch:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 class Rung:
     """One step of the sustained ladder: ``k`` stamped streams and their delivery delays."""
 
@@ -708,6 +736,7 @@ class Rung:
         self.t_ready = 0.0  # when the last of the k streams got its first delta
         self.t_first_end = math.inf  # when the first stream got its last delta
         self.samples: list[tuple[float, float]] = []  # (server stamp, delay)
+        self.gc = GcWatch()
 
     def on_text(self) -> Callable[[str], None]:
         """A fresh per-stream callback: records each delta's delay."""
@@ -741,6 +770,7 @@ class Rung:
         start = self.t_ready + p["warmup"]
         window = [d * 1000 for s, d in self.samples if start <= s < self.t_first_end]
         after = [d * 1000 for s, d in self.samples if s >= start]
+        full = [ms for gen, t, ms in self.gc.pauses if gen == 2 and start <= t < self.t_first_end]
         return {
             "streams": self.k,
             "p50_ms": _percentile(window, 50),
@@ -749,6 +779,8 @@ class Rung:
             "max_ms": max(window, default=float("nan")),
             "p99_all_ms": _percentile(after, 99),
             "samples": len(window),
+            "gc_full": len(full),
+            "gc_full_max_ms": max(full, default=0.0),
             "cpu_s": m.cpu,
             "wall_s": m.wall,
         }
@@ -854,7 +886,7 @@ async def trio_scenario(one: OneStream, scenario: str, p: dict[str, Any]) -> dic
         model = spec(p["n"], pace=p["pace"], stamp=True)
         for k in ladder:
             rung = Rung(k, p["n"])
-            with Meter() as m:
+            with Meter() as m, rung.gc:
                 async with trio.open_nursery() as nursery:
                     for _ in range(k):
                         nursery.start_soon(run_one, model, rung.on_text())
@@ -914,7 +946,7 @@ async def asyncio_scenario(one: OneStream, scenario: str, p: dict[str, Any]) -> 
         model = spec(p["n"], pace=p["pace"], stamp=True)
         for k in ladder:
             rung = Rung(k, p["n"])
-            with Meter() as m:
+            with Meter() as m, rung.gc:
                 results += await asyncio.gather(*(one(model, rung.on_text()) for _ in range(k)))
             ladder.record(rung.summary(m, p))
         return _sustained_summary(ladder, results)

@@ -478,17 +478,14 @@ def _transport_section(
             lines += [
                 "",
                 "The ladder (p99 delivery delay at each step, first run; in brackets, "
-                "with the wind-down counted):",
+                "with the wind-down counted; *gc N ms*: the longest full garbage "
+                "collection in the counted window, where there was one):",
                 "",
             ]
             for rec in records:
                 res = rec["result"]
                 if rec["scenario"] == "sustained" and rec["rep"] == 0 and res.get("ok"):
-                    steps = ", ".join(
-                        f"{s['streams']}: {s['p99_ms']:.1f} ms"
-                        + (f" ({s['p99_all_ms']:.1f})" if "p99_all_ms" in s else "")
-                        for s in res.get("steps", [])
-                    )
+                    steps = ", ".join(_ladder_step(s) for s in res.get("steps", []))
                     lines.append(f"- `{rec['client']}`: {steps}")
         if scenario == "cancel":
             lines += [
@@ -527,6 +524,16 @@ HTTPS_DEFAULT = (
     "HTTP/2 front end misbehaves. First decided on the run of 2026-12-07; the numbers "
     "and the comparing words are this run's."
 )
+
+
+def _ladder_step(step: dict[str, Any]) -> str:
+    """One sustained step for the ladder line: "150: 17.3 ms (17.5), gc 44 ms"."""
+    text = f"{step['streams']}: {step['p99_ms']:.1f} ms"
+    if "p99_all_ms" in step:
+        text += f" ({step['p99_all_ms']:.1f})"
+    if step.get("gc_full"):
+        text += f", gc {step['gc_full_max_ms']:.0f} ms"
+    return text
 
 
 def _compare(h2: float | None, h1: float | None, words: tuple[str, str, str]) -> str:
