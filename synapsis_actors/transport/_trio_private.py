@@ -81,6 +81,11 @@ def socket_receive(stream: trio.SocketStream) -> Receive:
     return receive_some
 
 
+def joined(parts: list[bytes]) -> bytes:
+    """``b"".join(parts)`` without the copy when there is one part (the usual case)."""
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def draining_receive(stream: object) -> Receive | None:
     """A ``receive_some`` for ``stream`` that returns every TLS record already received.
 
@@ -157,7 +162,7 @@ def draining_receive(stream: object) -> Receive | None:
             # leave the rest): it may be all the peer sends, so never wait first.
             trio_only = not decrypt(max_bytes, parts)
             if parts:
-                return parts[0] if len(parts) == 1 else b"".join(parts)
+                return joined(parts)
             if trio_only:
                 return await _trio_read(max_bytes)
         recv_lock.acquire_nowait()
@@ -175,7 +180,7 @@ def draining_receive(stream: object) -> Receive | None:
         if not decrypt(max_bytes, parts):
             trio_only = True
         if parts:
-            return parts[0] if len(parts) == 1 else b"".join(parts)
+            return joined(parts)
         return await _trio_read(max_bytes)  # no whole record yet: trio reads on
 
     async def _trio_read(max_bytes: int) -> bytes:
@@ -184,7 +189,7 @@ def draining_receive(stream: object) -> Receive | None:
             return data
         parts = [data]
         decrypt(max_bytes - len(data), parts)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return joined(parts)
 
     return receive_some
 

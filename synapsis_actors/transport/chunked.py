@@ -40,6 +40,7 @@ import trio
 from ._h11_private import take_chunked_body
 from ._httpcore_private import http11_connection
 from ._httpx_private import httpcore_stream
+from ._trio_private import joined
 from .failures import BodyFramingError, BodyReadError
 
 __all__ = ["ChunkParser", "ChunkedBody", "open_chunked_body"]
@@ -141,9 +142,7 @@ class ChunkParser:
         self._buf = buf[pos:] if pos < end else b""
         self._remaining = remaining
         self._crlf = crlf
-        if not parts:
-            return b""
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return joined(parts)
 
     @property
     def pending(self) -> bytes:

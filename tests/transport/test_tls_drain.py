@@ -61,6 +61,22 @@ async def _all_sent(server: trio.SSLStream[trio.SocketStream], then_close: bool)
         await server.aclose()  # close_notify
 
 
+async def _records_received(
+    server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext, *, then_close: bool = False
+) -> tuple[
+    trio.SSLStream[trio.SocketStream],
+    trio.SSLStream[trio.SocketStream],
+    Callable[[int], Awaitable[bytes]],
+]:
+    """A TLS pair whose client has received every record of RECORDS, unread; and its
+    draining read."""
+    server, client = await _tls_pair(server_ssl, client_ssl)
+    receive = _draining(client)
+    await _all_sent(server, then_close=then_close)
+    await trio.sleep(0.05)  # let loopback deliver every record (no timing asserted)
+    return server, client, receive
+
+
 async def _read_until_eof(receive: Callable[[int], Awaitable[bytes]]) -> list[bytes]:
     reads = []
     while data := await receive(65536):
@@ -72,9 +88,7 @@ async def test_trio_alone_returns_one_record_per_read(
     server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
 ) -> None:
     # The problem the draining read solves: every record sent, one record back.
-    server, client = await _tls_pair(server_ssl, client_ssl)
-    await _all_sent(server, then_close=False)
-    await trio.sleep(0.05)  # let loopback deliver every record (no timing asserted)
+    server, client, _receive = await _records_received(server_ssl, client_ssl)
     assert await client.receive_some(65536) == RECORDS[0]
     await server.aclose()
     await client.aclose()
@@ -83,10 +97,7 @@ async def test_trio_alone_returns_one_record_per_read(
 async def test_one_draining_read_returns_every_record_received(
     server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext
 ) -> None:
-    server, client = await _tls_pair(server_ssl, client_ssl)
-    receive = _draining(client)
-    await _all_sent(server, then_close=False)
-    await trio.sleep(0.05)
+    server, client, receive = await _records_received(server_ssl, client_ssl)
     first = await receive(65536)
     assert first == b"".join(RECORDS)
     await server.aclose()
@@ -99,10 +110,7 @@ async def test_close_notify_behind_the_data_still_ends_the_stream(
 ) -> None:
     # The close_notify arrives in the same read as the last records: the data
     # comes first, then the end of the stream, never an error or a hang.
-    server, client = await _tls_pair(server_ssl, client_ssl)
-    receive = _draining(client)
-    await _all_sent(server, then_close=True)
-    await trio.sleep(0.05)
+    _server, client, receive = await _records_received(server_ssl, client_ssl, then_close=True)
     with trio.fail_after(5):
         reads = await _read_until_eof(receive)
     assert b"".join(reads) == b"".join(RECORDS)
@@ -402,10 +410,7 @@ async def test_records_trio_left_buffered_come_first_without_waiting_for_the_soc
     # decrypts one record and leaves the rest in the incoming buffer. When the
     # server has sent the whole response, nothing more will arrive: the draining
     # read must return what is buffered, not wait on the socket for more.
-    server, client = await _tls_pair(server_ssl, client_ssl)
-    receive = _draining(client)
-    await _all_sent(server, then_close=False)
-    await trio.sleep(0.05)
+    server, client, receive = await _records_received(server_ssl, client_ssl)
     assert await client.receive_some(65536) == RECORDS[0]  # trio's own: one record
     with trio.fail_after(5):
         rest = await receive(65536)
