@@ -1,6 +1,6 @@
 """The one switch for the fast paths, and the library versions they were written for.
 
-Four speed-ups reach into other libraries' private attributes (each in one
+Five speed-ups reach into other libraries' private attributes (each in one
 module named after the library it touches):
 
 * ``_httpx_private.py``: from an ``httpx.Response`` or ``httpx.AsyncClient``
@@ -9,6 +9,8 @@ module named after the library it touches):
   and socket) and its HTTP/2 connection (to reset one stream);
 * ``_h11_private.py``: h11's chunked-body reader, to take a body over on a
   chunk boundary;
+* ``_h2_private.py``: h2's handling of one received frame, so a DATA frame
+  skips the trace-log ``repr`` h2 builds for every frame;
 * ``_trio_private.py``: the TLS state of trio's ``SSLStream``, so one read
   decodes every TLS record already received.
 

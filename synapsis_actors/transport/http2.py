@@ -46,7 +46,6 @@ import ssl
 from typing import Any
 
 import h2.config
-import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
@@ -54,7 +53,8 @@ import h2.settings
 import httpx
 import trio
 
-from ._trio_private import draining_receive, tls_send
+from ._h2_private import H2Connection
+from ._trio_private import draining_receive, joined, tls_send
 
 #: Receive window of each stream: what a stream nobody reads may buffer.
 STREAM_WINDOW = 65535
@@ -276,9 +276,7 @@ class _Connection:
         self.tls = tls
         self.receive = draining_receive(tls) or tls.receive_some
         self.send = tls_send(tls)
-        self.h2 = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding=None)
-        )
+        self.h2 = H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
         self.streams: dict[int, _Stream] = {}
         self.reserved = 0  # requests that picked this connection and have no stream id yet
         self.reading = False
@@ -421,7 +419,7 @@ class _Connection:
                     self.h2.acknowledge_received_data(acked, stream.id)
                     if self._queue():
                         await self._flush()
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return joined(chunks)
             if stream.error is not None:
                 raise stream.error
             if stream.ended:
