@@ -674,7 +674,10 @@ def _method(meta: dict[str, Any]) -> list[str]:
         "- CPU: `time.process_time()` of the client process around the measured section "
         "(imports and client construction excluded, except in the import scenario; "
         "a `gc.collect()` before it, so the garbage they left is charged to no client, "
-        "while the collections the measured work causes count); "
+        "then `gc.freeze()`, so the collections the measured work causes, which count, "
+        "walk the objects it made and not the import heap: unfrozen, one full collection "
+        "takes 20 ms (this library) to ~90 ms (the anthropic SDK) here, and one landing "
+        "in a sustained step's window fails it by itself); "
         "peak RSS: `ru_maxrss` of the client process.",
         "- Delivery delay (sustained): the server writes its `time.monotonic()` into each "
         "delta; the client subtracts it from its own on receipt (CLOCK_MONOTONIC is "
