@@ -194,14 +194,6 @@ RATIO_TARGETS: tuple[tuple[str, str, str, str, float, str], ...] = (
         ("concurrent", shape, "maxrss_mib", "httpx_trio", 1.6, "peak RSS vs bare httpx's")
         for shape in ("anthropic", "openai")
     ),
-    (
-        "sustained",
-        "anthropic",
-        "max_streams",
-        "anthropic_stream",
-        1.3,
-        "streams per core vs anthropic SDK messages.stream() (at least)",
-    ),
 )
 #: (scenario, metric, limit, unit, what): absolute limits on our own numbers.
 ABSOLUTE_TARGETS = (
@@ -258,6 +250,7 @@ TRANSPORT_RATIO_TARGETS: dict[str, tuple[tuple[str, str, str, str, float, str], 
         )
     ),
 }
+#: Every transport's, plaintext's included (it replaced an earlier ">= 1.3x" there).
 _SUSTAINED_2X = (
     "sustained",
     "anthropic",
@@ -274,7 +267,7 @@ TRANSPORT_ABSOLUTE_TARGETS: dict[str, tuple[tuple[str, str, float, str, str], ..
 def targets_for(transport: str) -> tuple[Any, Any]:
     """(ratio targets, absolute targets) of a run over ``transport``."""
     if transport == "plain":
-        return RATIO_TARGETS + TRANSPORT_RATIO_TARGETS["plain"], ABSOLUTE_TARGETS
+        return RATIO_TARGETS + TRANSPORT_RATIO_TARGETS["plain"] + (_SUSTAINED_2X,), ABSOLUTE_TARGETS
     return (
         TRANSPORT_RATIO_TARGETS[transport] + (_SUSTAINED_2X,),
         TRANSPORT_ABSOLUTE_TARGETS.get(transport, ()),
