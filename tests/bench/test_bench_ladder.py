@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+import weakref
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -71,3 +72,29 @@ def test_the_ladder_line_names_a_full_collection_only_where_there_was_one() -> N
     )
     # A run written before the ladder recorded collections still renders.
     assert bench_report._ladder_step({"streams": 10, "p99_ms": 1.0}) == "10: 1.0 ms"
+
+
+class _Node:
+    other: object = None
+
+
+def test_settle_collects_then_freezes_what_is_left() -> None:
+    # The methodology the report states: the garbage set-up left is collected
+    # (charged to no one), and what lives on is frozen, so the measured
+    # section's full collections walk only what the work made.
+    assert gc.get_freeze_count() == 0
+    garbage, survivor = _Node(), _Node()
+    garbage.other = garbage  # a cycle: only a collection frees it
+    dead, alive = weakref.ref(garbage), weakref.ref(survivor)
+    del garbage
+    try:
+        bench_clients.settle()
+        assert dead() is None  # collected, not frozen
+        assert alive() is survivor
+        assert gc.get_freeze_count() > 0
+        assert gc.is_tracked(survivor)
+        for generation in range(3):  # frozen: in none of the generations a collection walks
+            assert not any(o is survivor for o in gc.get_objects(generation=generation))
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0
